@@ -1,0 +1,235 @@
+//! HTTP routes. Handlers are thin: parse, authorise, call the domain, persist in one
+//! transaction, respond. This module also assembles the OpenAPI document from the handlers
+//! and maps extractor failures (bad JSON, bad path or query) to problem+json.
+
+pub mod health;
+pub mod organisations;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::{ApiError, FieldError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "nrm — national referral mechanism",
+        description = "Explicit, consented, timed and audited handovers of possible victims of human \
+                       trafficking between partner organisations (Directive (EU) 2024/1712)."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "health", description = "Liveness and readiness, without authentication"),
+        (name = "organisations", description = "The registry of partner organisations"),
+        (name = "meta", description = "This API's own description"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        scheme.description =
+            Some("A JWT with claims sub, org, roles, exp, iat, iss and aud.".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Registers every route. Used for the real app and for the OpenAPI document alike.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::live).service(health::ready).service(
+        utoipa_actix_web::scope("/api/v1")
+            .service(openapi_json)
+            .service(organisations::list)
+            .service(organisations::get),
+    );
+}
+
+/// The OpenAPI document the code describes: committed as `openapi/nrm.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    // Every /api/v1 route needs a bearer token, except the document itself.
+    for (path, item) in document.paths.paths.iter_mut() {
+        if path.starts_with("/api/v1") && path != "/api/v1/openapi.json" {
+            for operation in operations_mut(item) {
+                operation.security =
+                    Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
+            }
+        }
+    }
+    document
+}
+
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> Vec<&mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The document as pretty JSON, exactly as committed in `openapi/nrm.json`.
+pub fn openapi_json_text() -> String {
+    let mut text = openapi().to_pretty_json().unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+/// The pre-rendered OpenAPI document, shared by workers.
+pub struct OpenApiText(pub String);
+
+/// The OpenAPI 3.1 document of this service.
+#[utoipa::path(
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+)]
+#[get("/openapi.json")]
+async fn openapi_json(text: web::Data<OpenApiText>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(text.0.clone())
+}
+
+/// Extractor settings: limits and problem+json for every kind of bad input.
+pub fn extractor_configs(
+    body_limit: usize,
+) -> (
+    web::JsonConfig,
+    web::PathConfig,
+    web::QueryConfig,
+    web::PayloadConfig,
+) {
+    let json = web::JsonConfig::default()
+        .limit(body_limit)
+        .error_handler(json_error);
+    let path = web::PathConfig::default().error_handler(path_error);
+    let query = web::QueryConfig::default().error_handler(query_error);
+    let payload = web::PayloadConfig::default().limit(body_limit);
+    (json, path, query, payload)
+}
+
+fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::Validation(vec![field_error_from_serde(e)])
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!(
+            "the body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )),
+        _ => ApiError::BadRequest("the request body could not be read".into()),
+    };
+    api.into()
+}
+
+/// A serde data error as a field error. serde's message names the field and the expected
+/// shape; values a client sent are cut off so they cannot echo back (or into logs).
+fn field_error_from_serde(error: &serde_json::Error) -> FieldError {
+    let message = error.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    let field = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+        .unwrap_or("body")
+        .to_string();
+    FieldError::new(field, redact_serde_message(&message))
+}
+
+/// Removes client values from serde messages (`invalid value: string "Jan"`,
+/// `unknown variant `Jan``), keeping what was expected.
+fn redact_serde_message(message: &str) -> String {
+    let mut text = message.to_string();
+    if let Some(start) = text.find(": string \"")
+        && let Some(end_rel) = text[start + 10..].find('"')
+    {
+        let end = start + 10 + end_rel + 1;
+        text = format!("{}: a string{}", &text[..start], &text[end..]);
+    }
+    for lead in [
+        "unknown variant `",
+        "invalid type: string `",
+        "invalid value: string `",
+    ] {
+        if let Some(start) = text.find(lead)
+            && let Some(end_rel) = text[start + lead.len()..].find('`')
+        {
+            let end = start + lead.len() + end_rel + 1;
+            text = format!("{}{}", &text[..start + lead.len() - 2], &text[end..]);
+        }
+    }
+    text
+}
+
+fn path_error(error: PathError, _req: &HttpRequest) -> actix_web::Error {
+    let detail = match &error {
+        PathError::Deserialize(e) => format!(
+            "a path parameter is invalid: {}",
+            redact_serde_message(&e.to_string())
+        ),
+        _ => "a path parameter is invalid".into(),
+    };
+    ApiError::BadRequest(detail).into()
+}
+
+fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let detail = match &error {
+        QueryPayloadError::Deserialize(e) => redact_serde_message(&e.to_string()),
+        _ => "the query string is invalid".into(),
+    };
+    ApiError::Validation(vec![FieldError::new("query", detail)]).into()
+}
+
+/// Unknown routes: 404 problem+json.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_values_are_redacted() {
+        let message = "invalid value: string \"Jan Jansen\", expected a date";
+        let redacted = redact_serde_message(message);
+        assert!(!redacted.contains("Jan"));
+        assert!(redacted.contains("expected a date"));
+        let redacted = redact_serde_message("unknown variant `Jan`, expected one of `victim`");
+        assert!(!redacted.contains("Jan"), "{redacted}");
+        assert!(redacted.contains("expected one of `victim`"), "{redacted}");
+    }
+}

@@ -1,0 +1,319 @@
+//! Authentication: JWT verification and the `Actor` every `/api/v1` handler receives.
+//!
+//! Keys are picked by `kid` and each key is bound to one algorithm, so a token can never
+//! choose how it is checked (no `none`, no HS256 signed with an RSA public key). Every
+//! failure is the same 401 to the caller; the reason goes to the debug log only, and the
+//! token itself is never logged.
+
+mod keys;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Environment, Settings};
+use crate::error::ApiError;
+pub use keys::KeyError;
+use keys::KeyStore;
+
+/// What a user may do in `nrm`. Unknown role names in a token are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Hulpverlener: files cases and referrals.
+    Caseworker,
+    /// Intake staff of a partner organisation: answers handovers.
+    Intake,
+    /// National focal point staff: audits flows and statistics.
+    Coordinator,
+    /// Administers the organisation's account and notifications.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Caseworker,
+        Role::Intake,
+        Role::Coordinator,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Caseworker => "caseworker",
+            Role::Intake => "intake",
+            Role::Coordinator => "coordinator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// The claims `nrm` reads. `roles` stays text here so unknown roles do not fail decoding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub org: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub exp: u64,
+    pub iat: u64,
+    pub iss: String,
+    pub aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// The authenticated caller: who, for which organisation, in which roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub sub: String,
+    pub org: String,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// 403 unless the caller holds `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.has(role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden_role(role))
+        }
+    }
+
+    pub fn roles_text(&self) -> String {
+        self.roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("token rejected: {0}")]
+    Rejected(String),
+    #[error("no key for this token")]
+    UnknownKey,
+    #[error("organisation is not in the registry")]
+    UnknownOrganisation,
+}
+
+/// Verifies tokens. Built once at start-up; shared by all workers.
+pub struct Authenticator {
+    issuer: String,
+    audience: String,
+    allowed: Vec<Algorithm>,
+    leeway: u64,
+    keys: KeyStore,
+    organisations: HashSet<String>,
+}
+
+/// The built-in HS256 secret for development. Never accepted in production.
+pub const DEVELOPMENT_SECRET: &str = "nrm-development-secret-not-for-production-use-0000";
+
+impl Authenticator {
+    /// Builds the verifier from settings. `organisations` are the registry's slugs.
+    pub fn from_settings(
+        settings: &Settings,
+        organisations: HashSet<String>,
+    ) -> Result<Self, KeyError> {
+        let allowed = parse_algorithms(&settings.jwt.algorithms)?;
+        let keys = KeyStore::from_settings(settings, &allowed)?;
+        Ok(Self {
+            issuer: settings.jwt.issuer.clone(),
+            audience: settings.jwt.audience.clone(),
+            allowed,
+            leeway: settings.jwt.leeway_seconds,
+            keys,
+            organisations,
+        })
+    }
+
+    /// Reads the JWKS document once, so a broken document stops start-up.
+    pub async fn prime(&self) -> Result<(), KeyError> {
+        self.keys.prime().await
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Actor, AuthError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Rejected(e.to_string()))?;
+        if !self.allowed.contains(&header.alg) {
+            return Err(AuthError::Rejected(format!(
+                "algorithm {:?} not allowed",
+                header.alg
+            )));
+        }
+        let key = self
+            .keys
+            .find(header.kid.as_deref(), header.alg)
+            .await
+            .ok_or(AuthError::UnknownKey)?;
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| AuthError::Rejected(e.to_string()))?;
+        let claims = data.claims;
+        if claims.sub.trim().is_empty() {
+            return Err(AuthError::Rejected("empty sub".into()));
+        }
+        if !self.organisations.contains(&claims.org) {
+            return Err(AuthError::UnknownOrganisation);
+        }
+        let mut roles: Vec<Role> = claims.roles.iter().filter_map(|r| Role::parse(r)).collect();
+        roles.sort_by_key(|r| r.as_str());
+        roles.dedup();
+        Ok(Actor {
+            sub: claims.sub,
+            org: claims.org,
+            roles,
+        })
+    }
+}
+
+fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, KeyError> {
+    if names.is_empty() {
+        return Err(KeyError::Config("jwt.algorithms is empty".into()));
+    }
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            "HS256" => Ok(Algorithm::HS256),
+            "RS256" => Ok(Algorithm::RS256),
+            "RS384" => Ok(Algorithm::RS384),
+            "RS512" => Ok(Algorithm::RS512),
+            "PS256" => Ok(Algorithm::PS256),
+            "ES256" => Ok(Algorithm::ES256),
+            "ES384" => Ok(Algorithm::ES384),
+            "EdDSA" => Ok(Algorithm::EdDSA),
+            other => Err(KeyError::Config(format!(
+                "jwt.algorithms: `{other}` is not supported (use HS256, RS256, RS384, RS512, PS256, ES256, ES384, EdDSA)"
+            ))),
+        })
+        .collect()
+}
+
+/// The HS256 secret in force, and whether it is the built-in development one.
+pub fn hs256_secret(settings: &Settings) -> (&str, bool) {
+    if settings.jwt.hs256_secret.is_empty() {
+        (DEVELOPMENT_SECRET, true)
+    } else {
+        (settings.jwt.hs256_secret.as_str(), false)
+    }
+}
+
+/// Checks that production has real key material; names the missing setting otherwise.
+pub fn check_key_material(settings: &Settings) -> Result<(), KeyError> {
+    let jwt = &settings.jwt;
+    if !jwt.hs256_secret.is_empty() && jwt.hs256_secret.len() < 32 {
+        return Err(KeyError::Config(
+            "jwt.hs256_secret (NRM__JWT__HS256_SECRET) must be at least 32 bytes".into(),
+        ));
+    }
+    if settings.environment != Environment::Production {
+        return Ok(());
+    }
+    let uses_hs256 = jwt.algorithms.iter().any(|a| a == "HS256");
+    let has_asymmetric =
+        !jwt.public_keys.is_empty() || !jwt.jwks_url.is_empty() || !jwt.jwks_file.is_empty();
+    if uses_hs256 && jwt.hs256_secret.is_empty() {
+        return Err(KeyError::Config(
+            "environment = production needs real key material: jwt.algorithms allows HS256 but jwt.hs256_secret \
+             (NRM__JWT__HS256_SECRET) is not set; set it to a secret of at least 32 bytes, or remove HS256 from \
+             jwt.algorithms and configure jwt.jwks_url, jwt.jwks_file or jwt.public_keys"
+                .into(),
+        ));
+    }
+    if !uses_hs256 && !has_asymmetric {
+        return Err(KeyError::Config(
+            "environment = production needs real key material: set jwt.jwks_url (NRM__JWT__JWKS_URL), \
+             jwt.jwks_file or jwt.public_keys"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Mints an HS256 token with the configured secret (for `nrm token`, development and tests).
+pub fn mint_token(
+    settings: &Settings,
+    sub: &str,
+    org: &str,
+    roles: &[Role],
+    ttl: std::time::Duration,
+    now_unix: u64,
+) -> Result<String, KeyError> {
+    let (secret, _) = hs256_secret(settings);
+    let claims = Claims {
+        sub: sub.to_string(),
+        org: org.to_string(),
+        roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+        exp: now_unix + ttl.as_secs(),
+        iat: now_unix,
+        iss: settings.jwt.issuer.clone(),
+        aud: settings.jwt.audience.clone(),
+        nbf: None,
+    };
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(settings.jwt.hs256_kid.clone());
+    let key =
+        EncodingKey::from_secret(secret.as_bytes()).map_err(|e| KeyError::Config(e.to_string()))?;
+    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| KeyError::Config(e.to_string()))
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, AuthError> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(AuthError::MissingToken)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::MissingToken)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    Ok(token.trim().to_string())
+}
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Actor, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let authenticator =
+                authenticator.ok_or_else(|| ApiError::internal("authenticator missing"))?;
+            let token = token.map_err(|e| {
+                tracing::debug!(reason = %e, "authentication failed");
+                ApiError::Unauthorized
+            })?;
+            authenticator.verify(&token).await.map_err(|e| {
+                tracing::debug!(reason = %e, "authentication failed");
+                ApiError::Unauthorized
+            })
+        })
+    }
+}

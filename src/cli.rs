@@ -1,0 +1,55 @@
+//! The command line: `nrm serve | migrate | token | openapi`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nrm",
+    version,
+    about = "National referral mechanism for victims of human trafficking"
+)]
+pub struct Cli {
+    /// Extra configuration file(s), applied over config/default.toml in order.
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (applies migrations first).
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080 (overrides server.bind).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Database URL or SQLite path (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Apply pending database migrations and mirror the organisation registry, then exit.
+    Migrate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print a JWT signed with the configured HS256 key (development and tests).
+    Token {
+        /// The user's id (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// The organisation slug (`org`), as in the registry.
+        #[arg(long)]
+        org: String,
+        /// A role: caseworker, intake, coordinator or admin. Repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Lifetime such as 15m, 1h, 7d (default: jwt.default_token_ttl).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}

@@ -1,0 +1,283 @@
+//! The database: one connection type over PostgreSQL and SQLite, a pool, embedded migrations,
+//! and `Db::run`, which moves blocking diesel work off the async executor.
+//!
+//! This module knows rows and SQL, never HTTP. The backend is chosen once from the URL
+//! scheme, and connections are made explicitly for it, so a refused PostgreSQL connection is
+//! reported as such rather than as "invalid connection url".
+
+pub mod organisations;
+pub mod schema;
+pub mod types;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use types::{Id, Instant};
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Where the data lives, parsed from `database.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Postgres(String),
+    SqliteFile(PathBuf),
+}
+
+impl DatabaseLocation {
+    /// `postgres://` / `postgresql://` select PostgreSQL; anything else is a SQLite path, with
+    /// an optional `sqlite://` prefix stripped.
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(DbError::Config("database.url is empty".into()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if path == ":memory:" || path.is_empty() {
+            // An in-memory database is one per connection and would split under a pool.
+            return Err(DbError::Config(
+                "database.url must name a SQLite file (in-memory databases are one per connection)"
+                    .into(),
+            ));
+        }
+        Ok(Self::SqliteFile(PathBuf::from(path)))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgresql",
+            Self::SqliteFile(_) => "sqlite",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("no database connection became free in time: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database task was cancelled")]
+    Cancelled,
+}
+
+/// Makes connections for the pool, and sets SQLite's pragmas on each.
+#[derive(Debug, Clone)]
+pub struct ConnectionMaker {
+    location: DatabaseLocation,
+    sqlite_busy_timeout_ms: u32,
+}
+
+impl ConnectionMaker {
+    pub fn new(location: DatabaseLocation, sqlite_busy_timeout_ms: u32) -> Self {
+        Self {
+            location,
+            sqlite_busy_timeout_ms,
+        }
+    }
+
+    pub fn connect(&self) -> Result<AnyConnection, DbError> {
+        match &self.location {
+            DatabaseLocation::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(|e| DbError::Connect(e.to_string()))?;
+                // Sessions talk UTC; timestamps are stored as timestamptz.
+                conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
+            DatabaseLocation::SqliteFile(path) => {
+                let text = path
+                    .to_str()
+                    .ok_or_else(|| DbError::Config("SQLite path is not valid UTF-8".into()))?;
+                let mut conn = SqliteConnection::establish(text)
+                    .map_err(|e| DbError::Connect(format!("{}: {e}", path.display())))?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
+                    self.sqlite_busy_timeout_ms
+                ))?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for ConnectionMaker {
+    type Connection = AnyConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<AnyConnection, DbError> {
+        ConnectionMaker::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+pub type DbPool = Pool<ConnectionMaker>;
+pub type DbConnection = PooledConnection<ConnectionMaker>;
+
+/// The pool plus what is needed to run blocking work from async handlers.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    location: DatabaseLocation,
+}
+
+impl Db {
+    /// Opens the pool. Creates the SQLite file's folder first, so a fresh checkout just runs.
+    pub fn open(
+        url: &str,
+        pool_size: u32,
+        timeout: Duration,
+        sqlite_busy_timeout_ms: u32,
+    ) -> Result<Self, DbError> {
+        let location = DatabaseLocation::parse(url)?;
+        if let DatabaseLocation::SqliteFile(path) = &location
+            && let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                DbError::Connect(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let maker = ConnectionMaker::new(location.clone(), sqlite_busy_timeout_ms);
+        // Connect once up front so configuration mistakes surface with the real cause.
+        drop(maker.connect()?);
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1.min(pool_size)))
+            .connection_timeout(timeout)
+            .test_on_check_out(false)
+            .build(maker)
+            .map_err(DbError::Pool)?;
+        Ok(Self { pool, location })
+    }
+
+    pub fn location(&self) -> &DatabaseLocation {
+        &self.location
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.location, DatabaseLocation::Postgres(_))
+    }
+
+    /// A pooled connection, for blocking contexts (CLI commands, background workers).
+    pub fn get(&self) -> Result<DbConnection, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking database work on the blocking thread pool.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// Applies pending migrations for this backend; returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        let mut conn = self.get()?;
+        run_migrations(&mut conn)
+    }
+}
+
+pub fn migrations_for(conn: &AnyConnection) -> EmbeddedMigrations {
+    match conn {
+        AnyConnection::Postgresql(_) => POSTGRES_MIGRATIONS,
+        AnyConnection::Sqlite(_) => SQLITE_MIGRATIONS,
+    }
+}
+
+pub fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
+    let migrations = migrations_for(conn);
+    let applied = match conn {
+        AnyConnection::Postgresql(pg) => pg.run_pending_migrations(migrations),
+        AnyConnection::Sqlite(lite) => lite.run_pending_migrations(migrations),
+    }
+    .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Whether every embedded migration has been applied (the readiness check).
+pub fn migrations_complete(conn: &mut AnyConnection) -> Result<bool, DbError> {
+    let migrations = migrations_for(conn);
+    let pending = match conn {
+        AnyConnection::Postgresql(pg) => pg.has_pending_migration(migrations),
+        AnyConnection::Sqlite(lite) => lite.has_pending_migration(migrations),
+    }
+    .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(!pending)
+}
+
+/// Reverts every migration: used by the test that proves each `down.sql` works.
+pub fn revert_all_migrations(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    let migrations = migrations_for(conn);
+    let reverted = match conn {
+        AnyConnection::Postgresql(pg) => pg.revert_all_migrations(migrations),
+        AnyConnection::Sqlite(lite) => lite.revert_all_migrations(migrations),
+    }
+    .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(reverted.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_selects_backend() {
+        assert_eq!(
+            DatabaseLocation::parse("postgres://u@h/db").unwrap(),
+            DatabaseLocation::Postgres("postgres://u@h/db".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("postgresql://u@h/db").unwrap(),
+            DatabaseLocation::Postgres("postgresql://u@h/db".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("sqlite://data/x.sqlite").unwrap(),
+            DatabaseLocation::SqliteFile("data/x.sqlite".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("./data/nrm.sqlite").unwrap(),
+            DatabaseLocation::SqliteFile("./data/nrm.sqlite".into())
+        );
+        assert!(DatabaseLocation::parse("").is_err());
+        assert!(DatabaseLocation::parse(":memory:").is_err());
+    }
+}

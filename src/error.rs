@@ -1,0 +1,240 @@
+//! `ApiError`: the one place HTTP errors are shaped, as RFC 9457 `application/problem+json`.
+//!
+//! Rule: a 5xx body never carries the cause; the cause goes to the log with the request id.
+//! Messages shown to clients name fields and codes, never values a client sent, so personal
+//! data cannot echo back through an error.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Role;
+use crate::db::DbError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field, as a JSON path from the body root (e.g. `identifying_details.email`),
+    /// or a query/path parameter name.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// RFC 9457 problem details, as every error response of `nrm` carries them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type (`about:blank` or `https://nrm.example/problems/...`).
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Field-level problems of a 422.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// Stable codes of unmet guards (422) or the actions the caller may take (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guards: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {detail}")]
+    Conflict {
+        detail: String,
+        allowed_actions: Option<Vec<String>>,
+    },
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("precondition required")]
+    PreconditionRequired,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("guards failed")]
+    GuardsFailed { detail: String, guards: Vec<String> },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    pub fn forbidden_role(role: Role) -> Self {
+        ApiError::Forbidden(format!("this action needs the `{}` role", role.as_str()))
+    }
+
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
+            ApiError::Unauthorized => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict { .. } => ("conflict", "Conflict"),
+            ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
+            ApiError::PreconditionRequired => ("precondition-required", "Precondition required"),
+            ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::Validation(_) => ("validation", "Invalid input"),
+            ApiError::GuardsFailed { .. } => ("guards-failed", "Handover requirements not met"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        let status = self.status_code().as_u16();
+        let detail = match self {
+            ApiError::BadRequest(detail) | ApiError::Forbidden(detail) => detail.clone(),
+            ApiError::Unauthorized => "a valid bearer token is required".into(),
+            ApiError::NotFound => "no such resource".into(),
+            ApiError::MethodNotAllowed => "this method is not allowed on this resource".into(),
+            ApiError::Conflict { detail, .. } | ApiError::GuardsFailed { detail, .. } => {
+                detail.clone()
+            }
+            ApiError::PreconditionFailed => {
+                "the resource has changed: fetch it again and retry with its ETag".into()
+            }
+            ApiError::PreconditionRequired => {
+                "this request needs an If-Match header with the resource's ETag".into()
+            }
+            ApiError::PayloadTooLarge => {
+                "the request body is larger than the configured limit".into()
+            }
+            ApiError::UnsupportedMediaType => "the request body must be application/json".into(),
+            ApiError::Validation(_) => "one or more fields are invalid".into(),
+            // Never the cause: it may hold internals. The log has it, under the request id.
+            ApiError::Unavailable(_) => {
+                "the service cannot handle the request right now; retry later".into()
+            }
+            ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
+        };
+        Problem {
+            problem_type: format!("https://nrm.example/problems/{slug}"),
+            title: title.into(),
+            status,
+            detail,
+            errors: match self {
+                ApiError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            guards: match self {
+                ApiError::GuardsFailed { guards, .. } => Some(guards.clone()),
+                _ => None,
+            },
+            allowed_actions: match self {
+                ApiError::Conflict {
+                    allowed_actions, ..
+                } => allowed_actions.clone(),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) | ApiError::GuardsFailed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "request could not be served")
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if matches!(self, ApiError::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Query(e) => e.into(),
+            DbError::Pool(e) => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => ApiError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                ApiError::Unavailable(format!("serialization failure: {}", info.message()))
+            }
+            other => {
+                let text = other.to_string();
+                // SQLite under write contention past the busy timeout: retryable, not a bug.
+                if text.contains("database is locked") {
+                    ApiError::Unavailable(text)
+                } else {
+                    ApiError::Internal(text)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! `nrm`: the national referral mechanism service. See `docs/architecture.md`.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,99 @@
+//! Thin entry point: parse the command line, load configuration, run the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nrm::auth::{self, Role};
+use nrm::cli::{Cli, Command};
+use nrm::config::{Settings, parse_duration};
+use nrm::startup::{self, Application};
+use nrm::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("nrm: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings_with(cli: &Cli, overrides: &[(&str, &Option<String>)]) -> Result<Settings, String> {
+    let mut settings = Settings::load(&cli.config).map_err(|e| e.to_string())?;
+    for (key, value) in overrides {
+        if let Some(value) = value {
+            settings = settings
+                .with_override(key, value)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(settings)
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    // rustls needs one process-wide crypto provider (JWKS over https, SMTP over TLS).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match &cli.command {
+        Command::Serve { bind, database_url } => {
+            let settings = settings_with(
+                &cli,
+                &[("server.bind", bind), ("database.url", database_url)],
+            )?;
+            telemetry::init(&settings.log);
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::build(settings)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                app.run_until_stopped().await.map_err(|e| e.to_string())
+            })
+        }
+        Command::Migrate { database_url } => {
+            let settings = settings_with(&cli, &[("database.url", database_url)])?;
+            telemetry::init(&settings.log);
+            let registry = startup::load_registry(settings.registry.organisations_path())
+                .map_err(|e| e.to_string())?;
+            let db = startup::prepare_database(&settings, &registry).map_err(|e| e.to_string())?;
+            println!(
+                "migrations applied; database ready ({})",
+                db.location().backend_name()
+            );
+            Ok(())
+        }
+        Command::Token {
+            sub,
+            org,
+            roles,
+            ttl,
+        } => {
+            let settings = settings_with(&cli, &[])?;
+            let ttl = parse_duration(ttl.as_deref().unwrap_or(&settings.jwt.default_token_ttl))?;
+            let roles = roles
+                .iter()
+                .map(|r| {
+                    Role::parse(r).ok_or_else(|| {
+                        format!("unknown role `{r}` (use caseworker, intake, coordinator or admin)")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let registry = startup::load_registry(settings.registry.organisations_path())
+                .map_err(|e| e.to_string())?;
+            if registry.get(org).is_none() {
+                return Err(format!("organisation `{org}` is not in the registry"));
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| e.to_string())?
+                .as_secs();
+            let token = auth::mint_token(&settings, sub, org, &roles, ttl, now)
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", nrm::api::openapi_json_text());
+            Ok(())
+        }
+    }
+}

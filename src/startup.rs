@@ -1,0 +1,176 @@
+//! `Application::build`: the same server for `nrm serve` and for the tests.
+//!
+//! Start-up order: check key material → read the registry → open the database and migrate →
+//! mirror the registry → build the verifier → bind. Any failure stops start-up with a
+//! message that names the setting or file to fix.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::Path;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use utoipa_actix_web::AppExt;
+
+use crate::api;
+use crate::auth::{self, Authenticator, KeyError};
+use crate::config::{Environment, Settings};
+use crate::db::{self, Db, DbError, Instant};
+use crate::domain::organisation::Registry;
+use crate::telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Keys(#[from] KeyError),
+    #[error("organisation registry {file}: {problem}")]
+    Registry { file: String, problem: String },
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {bind}: {problem}")]
+    Bind { bind: String, problem: String },
+}
+
+/// Reads and checks the registry file; problems name the file and line.
+pub fn load_registry(path: &Path) -> Result<Registry, StartupError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| StartupError::Registry {
+        file: file.clone(),
+        problem: e.to_string(),
+    })?;
+    Registry::parse(&text).map_err(|p| StartupError::Registry {
+        file,
+        problem: p.to_string(),
+    })
+}
+
+/// Opens the pool from settings.
+pub fn open_database(settings: &Settings) -> Result<Db, DbError> {
+    Db::open(
+        &settings.database.url,
+        settings.database.pool_size,
+        settings.pool_timeout(),
+        settings.database.sqlite_busy_timeout_ms,
+    )
+}
+
+/// Opens the database, applies migrations and mirrors the registry: what `serve` and
+/// `migrate` share.
+pub fn prepare_database(settings: &Settings, registry: &Registry) -> Result<Db, StartupError> {
+    let db = open_database(settings)?;
+    let applied = db.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(
+            count = applied.len(),
+            backend = db.location().backend_name(),
+            "migrations applied"
+        );
+    }
+    let mut conn = db.get()?;
+    let changed = db::organisations::sync_registry(
+        &mut conn,
+        registry,
+        Instant::from_utc(chrono::Utc::now()),
+    )
+    .map_err(DbError::from)?;
+    tracing::info!(
+        organisations = registry.organisations.len(),
+        changed,
+        "organisation registry mirrored"
+    );
+    Ok(db)
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        auth::check_key_material(&settings)?;
+        if settings.environment == Environment::Development && auth::hs256_secret(&settings).1 {
+            tracing::warn!(
+                "using the built-in development JWT secret; set jwt.hs256_secret (NRM__JWT__HS256_SECRET) \
+                 or asymmetric keys before any real use"
+            );
+        }
+        let registry = load_registry(settings.registry.organisations_path())?;
+        let db = {
+            let settings = settings.clone();
+            let registry = registry.clone();
+            tokio::task::spawn_blocking(move || prepare_database(&settings, &registry))
+                .await
+                .map_err(|_| DbError::Cancelled)??
+        };
+        let slugs: HashSet<String> = registry.slugs().cloned().collect();
+        let authenticator = Authenticator::from_settings(&settings, slugs)?;
+        authenticator.prime().await?;
+        let listener =
+            TcpListener::bind(&settings.server.bind).map_err(|e| StartupError::Bind {
+                bind: settings.server.bind.clone(),
+                problem: e.to_string(),
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind {
+                bind: settings.server.bind.clone(),
+                problem: e.to_string(),
+            })?
+            .port();
+
+        let db_data = web::Data::new(db.clone());
+        let auth_data = web::Data::new(authenticator);
+        let registry_data = web::Data::new(registry);
+        let openapi_data = web::Data::new(api::OpenApiText(api::openapi_json_text()));
+        let body_limit = settings.server.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            let (json, path, query, payload) = api::extractor_configs(body_limit);
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .app_data(json)
+                .app_data(path)
+                .app_data(query)
+                .app_data(payload)
+                .app_data(db_data.clone())
+                .app_data(auth_data.clone())
+                .app_data(registry_data.clone())
+                .app_data(openapi_data.clone())
+                .configure(api::configure)
+                .split_for_parts();
+            app.default_service(web::to(api::not_found))
+                .wrap(from_fn(telemetry::middleware))
+                .wrap(Compress::default())
+        })
+        .listen(listener)
+        .map_err(|e| StartupError::Bind {
+            bind: settings.server.bind.clone(),
+            problem: e.to_string(),
+        })?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.shutdown_timeout(10).run();
+        tracing::info!(
+            port,
+            backend = db.location().backend_name(),
+            "nrm listening"
+        );
+        Ok(Self { port, server, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Runs until the server stops (SIGINT/SIGTERM stop it gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

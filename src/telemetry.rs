@@ -1,0 +1,145 @@
+//! Logging and per-request middleware: request ids, one access log line per request,
+//! problem+json for errors that did not come from our handlers, and security headers.
+//!
+//! What is logged about a request: method, route pattern (never the raw path or query),
+//! status, duration and request id. Never a body, a header value or a token.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError};
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+use crate::error::{ApiError, PROBLEM_JSON};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Installs the global subscriber. `RUST_LOG` overrides `log.level`. Safe to call twice.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
+
+/// The request id of the current request, stored in request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Accepts a caller's `X-Request-Id` when it is short and plain; otherwise makes one.
+fn request_id_from(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Request id, access log, problem+json for bare errors, and security headers.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let id = request_id_from(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %method);
+    let started = Instant::now();
+    // Handler errors arrive here as responses; an `Err` only comes from framework layers,
+    // and actix renders it through the same `ResponseError` (ours are problem+json).
+    let mut response = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
+    if (response.status().is_client_error() || response.status().is_server_error())
+        && !is_problem(&response)
+    {
+        response = bare_error_to_problem(response);
+    }
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // Responses may carry personal data: no shared or browser caches.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".into());
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(route = %route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request handled");
+    });
+    Ok(response)
+}
+
+fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON))
+}
+
+/// Errors produced by the framework itself (405, a payload error outside our extractors...)
+/// get the same problem+json body as ours.
+fn bare_error_to_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    let error = match status.as_u16() {
+        400 => ApiError::BadRequest("the request is malformed".into()),
+        401 => ApiError::Unauthorized,
+        404 => ApiError::NotFound,
+        405 => ApiError::MethodNotAllowed,
+        413 => ApiError::PayloadTooLarge,
+        415 => ApiError::UnsupportedMediaType,
+        s if s >= 500 => ApiError::Internal(format!("framework error {status}")),
+        _ => ApiError::BadRequest(
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_lowercase(),
+        ),
+    };
+    let (request, old) = response.into_parts();
+    let mut new = error.error_response();
+    *new.status_mut() = status;
+    for (name, value) in old.headers() {
+        if name == header::ALLOW {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    ServiceResponse::new(request, new)
+}

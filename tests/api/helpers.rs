@@ -1,0 +1,393 @@
+//! The test harness: the real `Application` on a random port, on a fresh SQLite file or a
+//! fresh PostgreSQL database (copied from a migrated template), dropped afterwards.
+//!
+//! PostgreSQL: `NRM_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`). When it
+//! cannot be reached the PostgreSQL tests fail with instructions. `NRM_TEST_SKIP_POSTGRES=1`
+//! opts out explicitly on a developer machine; it is refused when `CI` is set.
+
+#![allow(dead_code)]
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use nrm::config::{PublicKeySettings, Settings};
+use nrm::startup::Application;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const TEST_HS256_SECRET: &str = "test-secret-for-the-nrm-suite-0123456789abcdef";
+pub const TEST_RSA_KID: &str = "test-rsa";
+
+/// Runs one async API test body against both backends, as two `#[test]`s.
+#[macro_export]
+macro_rules! api_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                super::$name(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn_postgres_app(|_| {}).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    };
+}
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    manifest_dir().join("tests/fixtures").join(name)
+}
+
+pub fn pg_base_url() -> String {
+    std::env::var("NRM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Whether PostgreSQL tests should run. Panics with instructions when it is unreachable.
+pub fn postgres_enabled() -> bool {
+    let skip = std::env::var("NRM_TEST_SKIP_POSTGRES")
+        .map(|v| v == "1")
+        .unwrap_or(false);
+    if skip {
+        if std::env::var("CI").is_ok() {
+            panic!(
+                "NRM_TEST_SKIP_POSTGRES is not honoured in CI: every API test runs on PostgreSQL too"
+            );
+        }
+        eprintln!("NRM_TEST_SKIP_POSTGRES=1: PostgreSQL test NOT run (explicit opt-out)");
+        return false;
+    }
+    true
+}
+
+fn admin_connection() -> PgConnection {
+    let url = format!("{}/postgres", pg_base_url());
+    PgConnection::establish(&url).unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is not reachable at {url}: {e}\n\
+             Start it (Debian: `pg_ctlcluster $(ls /etc/postgresql) main start`), or point \
+             NRM_TEST_POSTGRES_URL at a server (trust auth, user with CREATEDB). To skip the \
+             PostgreSQL half on a developer machine only, set NRM_TEST_SKIP_POSTGRES=1."
+        )
+    })
+}
+
+/// A template database with every migration applied, named by a hash of the migrations,
+/// so tests copy it instead of migrating each time.
+fn template_database() -> String {
+    static CREATED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CREATED
+        .get_or_init(|| {
+            let mut hasher = DefaultHasher::new();
+            let mut files: Vec<PathBuf> = walk(&manifest_dir().join("migrations/postgres"));
+            files.sort();
+            for file in files {
+                file.to_string_lossy().hash(&mut hasher);
+                std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
+            }
+            let name = format!("nrm_test_template_{:016x}", hasher.finish());
+            let mut admin = admin_connection();
+            // Serialise template creation across concurrent test processes.
+            admin
+                .batch_execute("SELECT pg_advisory_lock(727274)")
+                .expect("advisory lock");
+            let exists: bool = diesel::select(diesel::dsl::exists(
+                pg_database::table.filter(pg_database::datname.eq(&name)),
+            ))
+            .get_result(&mut admin)
+            .expect("query pg_database");
+            if !exists {
+                // Old templates from earlier migration sets are no longer useful.
+                let old: Vec<String> = pg_database::table
+                    .select(pg_database::datname)
+                    .filter(pg_database::datname.like("nrm_test_template_%"))
+                    .load(&mut admin)
+                    .expect("list templates");
+                for db in old {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
+                }
+                admin
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .expect("create template");
+                let db = nrm::db::Db::open(
+                    &format!("{}/{name}", pg_base_url()),
+                    1,
+                    Duration::from_secs(10),
+                    1000,
+                )
+                .expect("open template");
+                db.migrate().expect("migrate template");
+            }
+            admin
+                .batch_execute("SELECT pg_advisory_unlock(727274)")
+                .expect("advisory unlock");
+            name
+        })
+        .clone()
+}
+
+diesel::table! {
+    pg_database (datname) {
+        datname -> Text,
+    }
+}
+use diesel::prelude::*;
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Removes the test's database when the test ends, pass or fail.
+pub enum DatabaseGuard {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        match self {
+            DatabaseGuard::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            DatabaseGuard::Postgres(name) => {
+                if let Ok(mut admin) =
+                    PgConnection::establish(&format!("{}/postgres", pg_base_url()))
+                {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+/// A fresh database for one test: its URL and the guard that removes it.
+pub fn fresh_database(backend: Backend) -> (String, DatabaseGuard) {
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("nrm-test-{unique}"));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let url = dir.join("nrm.sqlite").to_string_lossy().to_string();
+            (url, DatabaseGuard::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let template = template_database();
+            let name = format!("nrm_test_{unique}");
+            let mut admin = admin_connection();
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
+                .expect("create test database");
+            (
+                format!("{}/{name}", pg_base_url()),
+                DatabaseGuard::Postgres(name),
+            )
+        }
+    }
+}
+
+/// Settings for tests: random port, test keys (HS256 and an RSA public key), quiet logs.
+pub fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::defaults().expect("defaults");
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.database.url = database_url.into();
+    settings.database.pool_size = 4;
+    settings.jwt.hs256_secret = TEST_HS256_SECRET.into();
+    settings.jwt.algorithms = vec!["HS256".into(), "RS256".into()];
+    settings.jwt.public_keys = vec![PublicKeySettings {
+        kid: TEST_RSA_KID.into(),
+        algorithm: "RS256".into(),
+        pem_file: fixture("rsa_public.pem"),
+    }];
+    settings.registry.organisations_file = manifest_dir().join("config/organisations.toml");
+    settings
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub database_url: String,
+    _guard: DatabaseGuard,
+}
+
+fn init_once() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if std::env::var("TEST_LOG").is_ok() {
+            nrm::telemetry::init(&nrm::config::LogSettings {
+                format: nrm::config::LogFormat::Pretty,
+                level: "debug".into(),
+            });
+        }
+    });
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// For the PostgreSQL half of a test: `None` only under the explicit opt-out.
+pub async fn spawn_postgres_app(adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    if !postgres_enabled() {
+        return None;
+    }
+    Some(spawn_app_with(Backend::Postgres, adjust).await)
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    init_once();
+    let (database_url, guard) = fresh_database(backend);
+    let mut settings = test_settings(&database_url);
+    adjust(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        backend,
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        settings,
+        database_url,
+        _guard: guard,
+    }
+}
+
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Standard claims for a user of `org` with `roles`, valid for an hour.
+pub fn claims(sub: &str, org: &str, roles: &[&str]) -> Value {
+    let now = now_unix();
+    json!({
+        "sub": sub, "org": org, "roles": roles,
+        "iat": now, "exp": now + 3600, "iss": "nrm", "aud": "nrm",
+    })
+}
+
+pub fn sign_hs256(claims: &Value, secret: &str, kid: Option<&str>) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()).expect("key"),
+    )
+    .expect("sign")
+}
+
+pub fn sign_rs256(claims: &Value, private_pem_fixture: &str, kid: Option<&str>) -> String {
+    let pem = std::fs::read(fixture(private_pem_fixture)).expect("fixture");
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(&pem).expect("rsa key"),
+    )
+    .expect("sign")
+}
+
+impl TestApp {
+    /// A valid token for a user of `org` with `roles`.
+    pub fn token(&self, sub: &str, org: &str, roles: &[&str]) -> String {
+        sign_hs256(
+            &claims(sub, org, roles),
+            TEST_HS256_SECRET,
+            Some("nrm-hs256"),
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Asserts a problem+json response with `status`, and returns its body.
+pub async fn expect_problem(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content-type was {content_type}; body {body}"
+    );
+    for key in ["type", "title", "status", "detail"] {
+        assert!(body.get(key).is_some(), "problem lacks `{key}`: {body}");
+    }
+    assert_eq!(body["status"], status);
+    body
+}
