@@ -52,4 +52,30 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// The routing rules.
+    Routing {
+        #[command(subcommand)]
+        command: RoutingCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutingCommand {
+    /// Check the registry and routing rules as start-up does; exits non-zero on a problem.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain; prints {"valid", "entries", "first_invalid_seq"} and exits
+    /// non-zero when the chain is broken.
+    Verify {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }

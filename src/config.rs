@@ -29,6 +29,11 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub jwt: JwtSettings,
+    pub cases: CaseSettings,
+    pub deadlines: DeadlineSettings,
+    pub stats: StatsSettings,
+    pub notifications: NotificationSettings,
+    pub smtp: SmtpSettings,
     pub registry: RegistrySettings,
     pub log: LogSettings,
 }
@@ -76,8 +81,71 @@ pub struct PublicKeySettings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct CaseSettings {
+    pub reflection_period_days: u32,
+    pub page_size_default: i64,
+    pub page_size_max: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepLimits {
+    pub acknowledge: String,
+    pub decide: String,
+    pub start_care: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineSettings {
+    pub routine: StepLimits,
+    pub urgent: StepLimits,
+    pub acute: StepLimits,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    pub public_base_url: String,
+    pub poll_interval: String,
+    pub lease: String,
+    pub retry_base: String,
+    pub retry_max: String,
+    pub max_attempts: u32,
+    pub deadline_check_interval: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSettings {
+    pub min_cell: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegistrySettings {
     pub organisations_file: PathBuf,
+    pub routing_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -101,10 +169,7 @@ pub enum ConfigError {
     #[error("configuration file {0} does not exist")]
     MissingFile(PathBuf),
     #[error("configuration: {setting} {problem}")]
-    Invalid {
-        setting: &'static str,
-        problem: String,
-    },
+    Invalid { setting: &'static str, problem: String },
 }
 
 impl Settings {
@@ -118,15 +183,9 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database.url".into()),
-            )
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
             .merge(Env::prefixed("NRM__").split("__"));
-        let settings: Settings = figment
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let settings: Settings = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.check()?;
         Ok(settings)
     }
@@ -159,11 +218,92 @@ impl Settings {
                 problem: "must be at least 1024".into(),
             });
         }
+        if !(1..=1000).contains(&self.cases.page_size_max)
+            || !(1..=self.cases.page_size_max).contains(&self.cases.page_size_default)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "cases.page_size_default",
+                problem: "must be between 1 and cases.page_size_max (at most 1000)".into(),
+            });
+        }
+        self.deadline_limits()?;
+        for (setting, text) in [
+            ("notifications.poll_interval", &self.notifications.poll_interval),
+            ("notifications.lease", &self.notifications.lease),
+            ("notifications.retry_base", &self.notifications.retry_base),
+            ("notifications.retry_max", &self.notifications.retry_max),
+            (
+                "notifications.deadline_check_interval",
+                &self.notifications.deadline_check_interval,
+            ),
+            ("smtp.timeout", &self.smtp.timeout),
+        ] {
+            parse_duration(text).map_err(|problem| ConfigError::Invalid { setting, problem })?;
+        }
+        if self.notifications.max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "notifications.max_attempts",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if !(self.notifications.public_base_url.starts_with("https://")
+            || self.notifications.public_base_url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "notifications.public_base_url",
+                problem: "must be an http:// or https:// URL".into(),
+            });
+        }
         parse_duration(&self.jwt.default_token_ttl).map_err(|problem| ConfigError::Invalid {
             setting: "jwt.default_token_ttl",
             problem,
         })?;
         Ok(())
+    }
+
+    /// The step limits as the domain reads them.
+    pub fn deadline_limits(&self) -> Result<crate::domain::deadline::DeadlineLimits, ConfigError> {
+        use crate::domain::deadline::{DeadlineLimits, Limits};
+        let parse = |setting: &'static str, text: &str| {
+            let duration = parse_duration(text).map_err(|problem| ConfigError::Invalid { setting, problem })?;
+            chrono::Duration::from_std(duration).map_err(|e| ConfigError::Invalid {
+                setting,
+                problem: e.to_string(),
+            })
+        };
+        let limits = |l: &StepLimits, names: [&'static str; 3]| -> Result<Limits, ConfigError> {
+            Ok(Limits {
+                acknowledge: parse(names[0], &l.acknowledge)?,
+                decide: parse(names[1], &l.decide)?,
+                start_care: parse(names[2], &l.start_care)?,
+            })
+        };
+        Ok(DeadlineLimits {
+            routine: limits(
+                &self.deadlines.routine,
+                [
+                    "deadlines.routine.acknowledge",
+                    "deadlines.routine.decide",
+                    "deadlines.routine.start_care",
+                ],
+            )?,
+            urgent: limits(
+                &self.deadlines.urgent,
+                [
+                    "deadlines.urgent.acknowledge",
+                    "deadlines.urgent.decide",
+                    "deadlines.urgent.start_care",
+                ],
+            )?,
+            acute: limits(
+                &self.deadlines.acute,
+                [
+                    "deadlines.acute.acknowledge",
+                    "deadlines.acute.decide",
+                    "deadlines.acute.start_care",
+                ],
+            )?,
+        })
     }
 
     pub fn pool_timeout(&self) -> Duration {
@@ -178,7 +318,7 @@ impl RegistrySettings {
     }
 }
 
-/// Parses a duration such as `90s`, `15m`, `1h`, `7d` (one number, one unit).
+/// Parses a duration such as `250ms`, `90s`, `15m`, `1h`, `7d` (one number, one unit).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -188,20 +328,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` must start with a whole number (e.g. 1h)"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "`{text}` has unknown unit `{unit}`: use s, m, h or d"
-            ));
-        }
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{text}` has unknown unit `{unit}`: use ms, s, m, h or d")),
     };
     number
-        .checked_mul(seconds)
-        .map(Duration::from_secs)
+        .checked_mul(millis)
+        .map(Duration::from_millis)
         .ok_or_else(|| format!("`{text}` is too long"))
 }
 
@@ -223,6 +360,7 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("1").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("1w").is_err());

@@ -127,24 +127,14 @@ impl ApiError {
             ApiError::Unauthorized => "a valid bearer token is required".into(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this method is not allowed on this resource".into(),
-            ApiError::Conflict { detail, .. } | ApiError::GuardsFailed { detail, .. } => {
-                detail.clone()
-            }
-            ApiError::PreconditionFailed => {
-                "the resource has changed: fetch it again and retry with its ETag".into()
-            }
-            ApiError::PreconditionRequired => {
-                "this request needs an If-Match header with the resource's ETag".into()
-            }
-            ApiError::PayloadTooLarge => {
-                "the request body is larger than the configured limit".into()
-            }
+            ApiError::Conflict { detail, .. } | ApiError::GuardsFailed { detail, .. } => detail.clone(),
+            ApiError::PreconditionFailed => "the resource has changed: fetch it again and retry with its ETag".into(),
+            ApiError::PreconditionRequired => "this request needs an If-Match header with the resource's ETag".into(),
+            ApiError::PayloadTooLarge => "the request body is larger than the configured limit".into(),
             ApiError::UnsupportedMediaType => "the request body must be application/json".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
             // Never the cause: it may hold internals. The log has it, under the request id.
-            ApiError::Unavailable(_) => {
-                "the service cannot handle the request right now; retry later".into()
-            }
+            ApiError::Unavailable(_) => "the service cannot handle the request right now; retry later".into(),
             ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
         };
         Problem {
@@ -161,9 +151,7 @@ impl ApiError {
                 _ => None,
             },
             allowed_actions: match self {
-                ApiError::Conflict {
-                    allowed_actions, ..
-                } => allowed_actions.clone(),
+                ApiError::Conflict { allowed_actions, .. } => allowed_actions.clone(),
                 _ => None,
             },
         }
@@ -183,9 +171,7 @@ impl ResponseError for ApiError {
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) | ApiError::GuardsFailed { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_) | ApiError::GuardsFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nrm::auth::{self, Role};
-use nrm::cli::{Cli, Command};
+use nrm::cli::{AuditCommand, Cli, Command, RoutingCommand};
 use nrm::config::{Settings, parse_duration};
 use nrm::startup::{self, Application};
 use nrm::telemetry;
@@ -24,9 +24,7 @@ fn settings_with(cli: &Cli, overrides: &[(&str, &Option<String>)]) -> Result<Set
     let mut settings = Settings::load(&cli.config).map_err(|e| e.to_string())?;
     for (key, value) in overrides {
         if let Some(value) = value {
-            settings = settings
-                .with_override(key, value)
-                .map_err(|e| e.to_string())?;
+            settings = settings.with_override(key, value).map_err(|e| e.to_string())?;
         }
     }
     Ok(settings)
@@ -37,48 +35,32 @@ fn run(cli: Cli) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
         Command::Serve { bind, database_url } => {
-            let settings = settings_with(
-                &cli,
-                &[("server.bind", bind), ("database.url", database_url)],
-            )?;
+            let settings = settings_with(&cli, &[("server.bind", bind), ("database.url", database_url)])?;
             telemetry::init(&settings.log);
             actix_web::rt::System::new().block_on(async move {
-                let app = Application::build(settings)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let app = Application::build(settings).await.map_err(|e| e.to_string())?;
                 app.run_until_stopped().await.map_err(|e| e.to_string())
             })
         }
         Command::Migrate { database_url } => {
             let settings = settings_with(&cli, &[("database.url", database_url)])?;
             telemetry::init(&settings.log);
-            let registry = startup::load_registry(settings.registry.organisations_path())
-                .map_err(|e| e.to_string())?;
+            let registry = startup::load_registry(settings.registry.organisations_path()).map_err(|e| e.to_string())?;
             let db = startup::prepare_database(&settings, &registry).map_err(|e| e.to_string())?;
-            println!(
-                "migrations applied; database ready ({})",
-                db.location().backend_name()
-            );
+            println!("migrations applied; database ready ({})", db.location().backend_name());
             Ok(())
         }
-        Command::Token {
-            sub,
-            org,
-            roles,
-            ttl,
-        } => {
+        Command::Token { sub, org, roles, ttl } => {
             let settings = settings_with(&cli, &[])?;
             let ttl = parse_duration(ttl.as_deref().unwrap_or(&settings.jwt.default_token_ttl))?;
             let roles = roles
                 .iter()
                 .map(|r| {
-                    Role::parse(r).ok_or_else(|| {
-                        format!("unknown role `{r}` (use caseworker, intake, coordinator or admin)")
-                    })
+                    Role::parse(r)
+                        .ok_or_else(|| format!("unknown role `{r}` (use caseworker, intake, coordinator or admin)"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let registry = startup::load_registry(settings.registry.organisations_path())
-                .map_err(|e| e.to_string())?;
+            let registry = startup::load_registry(settings.registry.organisations_path()).map_err(|e| e.to_string())?;
             if registry.get(org).is_none() {
                 return Err(format!("organisation `{org}` is not in the registry"));
             }
@@ -86,14 +68,43 @@ fn run(cli: Cli) -> Result<(), String> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(|e| e.to_string())?
                 .as_secs();
-            let token = auth::mint_token(&settings, sub, org, &roles, ttl, now)
-                .map_err(|e| e.to_string())?;
+            let token = auth::mint_token(&settings, sub, org, &roles, ttl, now).map_err(|e| e.to_string())?;
             println!("{token}");
             Ok(())
         }
         Command::Openapi => {
             print!("{}", nrm::api::openapi_json_text());
             Ok(())
+        }
+        Command::Routing {
+            command: RoutingCommand::Check,
+        } => {
+            let settings = settings_with(&cli, &[])?;
+            let registry = startup::load_registry(settings.registry.organisations_path()).map_err(|e| e.to_string())?;
+            let rules = startup::load_routing(&settings.registry.routing_file, &registry).map_err(|e| e.to_string())?;
+            println!(
+                "routing rules OK: {} rules over {} organisations ({} and {})",
+                rules.rules.len(),
+                registry.organisations.len(),
+                settings.registry.organisations_file.display(),
+                settings.registry.routing_file.display()
+            );
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { database_url },
+        } => {
+            let settings = settings_with(&cli, &[("database.url", database_url)])?;
+            telemetry::init(&settings.log);
+            let db = startup::open_database(&settings).map_err(|e| e.to_string())?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let verdict = nrm::db::audit::verify(&mut conn).map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&verdict).map_err(|e| e.to_string())?);
+            if verdict.valid {
+                Ok(())
+            } else {
+                Err("the audit chain is broken".into())
+            }
         }
     }
 }

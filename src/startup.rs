@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
@@ -15,9 +16,14 @@ use utoipa_actix_web::AppExt;
 
 use crate::api;
 use crate::auth::{self, Authenticator, KeyError};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::parse_duration;
 use crate::config::{Environment, Settings};
 use crate::db::{self, Db, DbError, Instant};
 use crate::domain::organisation::Registry;
+use crate::domain::routing::RoutingRules;
+use crate::notify::worker::{self, Delivery};
+use crate::notify::{self, Notifier, deadlines};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,10 @@ pub enum StartupError {
     Registry { file: String, problem: String },
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error("routing rules {file}: {problem}")]
+    Routing { file: String, problem: String },
+    #[error("{0}")]
+    Config(String),
     #[error("cannot listen on {bind}: {problem}")]
     Bind { bind: String, problem: String },
 }
@@ -40,6 +50,20 @@ pub fn load_registry(path: &Path) -> Result<Registry, StartupError> {
         problem: e.to_string(),
     })?;
     Registry::parse(&text).map_err(|p| StartupError::Registry {
+        file,
+        problem: p.to_string(),
+    })
+}
+
+/// Reads the routing rules and checks them against the registry; problems name the file,
+/// line and rule.
+pub fn load_routing(path: &Path, registry: &Registry) -> Result<RoutingRules, StartupError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| StartupError::Routing {
+        file: file.clone(),
+        problem: e.to_string(),
+    })?;
+    RoutingRules::parse(&text, registry).map_err(|p| StartupError::Routing {
         file,
         problem: p.to_string(),
     })
@@ -68,12 +92,8 @@ pub fn prepare_database(settings: &Settings, registry: &Registry) -> Result<Db, 
         );
     }
     let mut conn = db.get()?;
-    let changed = db::organisations::sync_registry(
-        &mut conn,
-        registry,
-        Instant::from_utc(chrono::Utc::now()),
-    )
-    .map_err(DbError::from)?;
+    let changed = db::organisations::sync_registry(&mut conn, registry, Instant::from_utc(chrono::Utc::now()))
+        .map_err(DbError::from)?;
     tracing::info!(
         organisations = registry.organisations.len(),
         changed,
@@ -86,10 +106,16 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with the clock handlers and workers read (tests move time).
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
         auth::check_key_material(&settings)?;
         if settings.environment == Environment::Development && auth::hs256_secret(&settings).1 {
             tracing::warn!(
@@ -98,6 +124,7 @@ impl Application {
             );
         }
         let registry = load_registry(settings.registry.organisations_path())?;
+        let routing = load_routing(&settings.registry.routing_file, &registry)?;
         let db = {
             let settings = settings.clone();
             let registry = registry.clone();
@@ -108,11 +135,10 @@ impl Application {
         let slugs: HashSet<String> = registry.slugs().cloned().collect();
         let authenticator = Authenticator::from_settings(&settings, slugs)?;
         authenticator.prime().await?;
-        let listener =
-            TcpListener::bind(&settings.server.bind).map_err(|e| StartupError::Bind {
-                bind: settings.server.bind.clone(),
-                problem: e.to_string(),
-            })?;
+        let listener = TcpListener::bind(&settings.server.bind).map_err(|e| StartupError::Bind {
+            bind: settings.server.bind.clone(),
+            problem: e.to_string(),
+        })?;
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Bind {
@@ -123,8 +149,31 @@ impl Application {
 
         let db_data = web::Data::new(db.clone());
         let auth_data = web::Data::new(authenticator);
+        let notifier = Notifier::new(Arc::new(registry.clone()), &settings.notifications.public_base_url);
+        let delivery = Delivery::from_settings(&settings).map_err(|e| StartupError::Config(e.to_string()))?;
+        let limits = settings
+            .deadline_limits()
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        let check_interval = parse_duration(&settings.notifications.deadline_check_interval)
+            .map_err(|e| StartupError::Config(format!("notifications.deadline_check_interval: {e}")))?;
+        // Background work runs on every instance: claims and escalation records keep
+        // instances from doing the same work twice.
+        let tasks = vec![
+            tokio::spawn(worker::run(db.clone(), clock.clone(), delivery, notify::worker_id())),
+            tokio::spawn(deadlines::run(
+                db.clone(),
+                clock.clone(),
+                notifier.clone(),
+                limits,
+                check_interval,
+            )),
+        ];
         let registry_data = web::Data::new(registry);
+        let notifier_data = web::Data::new(notifier);
+        let routing_data = web::Data::new(routing);
         let openapi_data = web::Data::new(api::OpenApiText(api::openapi_json_text()));
+        let settings_data = web::Data::new(settings.clone());
+        let clock_data = web::Data::new(clock);
         let body_limit = settings.server.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             let (json, path, query, payload) = api::extractor_configs(body_limit);
@@ -138,6 +187,10 @@ impl Application {
                 .app_data(auth_data.clone())
                 .app_data(registry_data.clone())
                 .app_data(openapi_data.clone())
+                .app_data(settings_data.clone())
+                .app_data(clock_data.clone())
+                .app_data(notifier_data.clone())
+                .app_data(routing_data.clone())
                 .configure(api::configure)
                 .split_for_parts();
             app.default_service(web::to(api::not_found))
@@ -153,12 +206,13 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let server = server.shutdown_timeout(10).run();
-        tracing::info!(
+        tracing::info!(port, backend = db.location().backend_name(), "nrm listening");
+        Ok(Self {
             port,
-            backend = db.location().backend_name(),
-            "nrm listening"
-        );
-        Ok(Self { port, server, db })
+            server,
+            db,
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -169,8 +223,13 @@ impl Application {
         &self.db
     }
 
-    /// Runs until the server stops (SIGINT/SIGTERM stop it gracefully).
+    /// Runs until the server stops (SIGINT/SIGTERM stop it gracefully), then stops the
+    /// background tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        result
     }
 }

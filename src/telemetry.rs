@@ -28,11 +28,7 @@ pub fn init(settings: &LogSettings) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match settings.format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
@@ -68,29 +64,17 @@ pub async fn middleware(
     let started = Instant::now();
     // Handler errors arrive here as responses; an `Err` only comes from framework layers,
     // and actix renders it through the same `ResponseError` (ours are problem+json).
-    let mut response = next
-        .call(req)
-        .instrument(span.clone())
-        .await?
-        .map_into_boxed_body();
-    if (response.status().is_client_error() || response.status().is_server_error())
-        && !is_problem(&response)
-    {
+    let mut response = next.call(req).instrument(span.clone()).await?.map_into_boxed_body();
+    if (response.status().is_client_error() || response.status().is_server_error()) && !is_problem(&response) {
         response = bare_error_to_problem(response);
     }
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, value);
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     // Responses may carry personal data: no shared or browser caches.
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -126,12 +110,7 @@ fn bare_error_to_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<
         413 => ApiError::PayloadTooLarge,
         415 => ApiError::UnsupportedMediaType,
         s if s >= 500 => ApiError::Internal(format!("framework error {status}")),
-        _ => ApiError::BadRequest(
-            status
-                .canonical_reason()
-                .unwrap_or("bad request")
-                .to_lowercase(),
-        ),
+        _ => ApiError::BadRequest(status.canonical_reason().unwrap_or("bad request").to_lowercase()),
     };
     let (request, old) = response.into_parts();
     let mut new = error.error_response();

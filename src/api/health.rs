@@ -43,9 +43,7 @@ pub async fn ready(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
         .await
         .map_err(|e| ApiError::Unavailable(format!("readiness: {e}")))?;
     if !complete {
-        return Err(ApiError::Unavailable(
-            "readiness: migrations pending".into(),
-        ));
+        return Err(ApiError::Unavailable("readiness: migrations pending".into()));
     }
     Ok(HttpResponse::Ok().json(Health {
         status: "ready",

@@ -2,8 +2,16 @@
 //! transaction, respond. This module also assembles the OpenAPI document from the handlers
 //! and maps extractor failures (bad JSON, bad path or query) to problem+json.
 
+pub mod admin;
+pub mod cases;
+pub mod common;
 pub mod health;
+pub mod input;
 pub mod organisations;
+pub mod oversight;
+pub mod referrals;
+pub mod routing;
+pub mod three_way;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -26,6 +34,14 @@ use crate::error::{ApiError, FieldError, Problem};
     tags(
         (name = "health", description = "Liveness and readiness, without authentication"),
         (name = "organisations", description = "The registry of partner organisations"),
+        (name = "cases", description = "Cases, identification and the anonymous notification"),
+        (name = "consent", description = "Informed consent and statutory bases"),
+        (name = "referrals", description = "Handovers between organisations and their state machine"),
+        (name = "routing", description = "Explained suggestions of where a case could go next"),
+        (name = "three-way conversations", description = "Conversations with a police investigator in the chat"),
+        (name = "oversight", description = "Audit trail and case-flow monitoring for the national focal point"),
+        (name = "statistics", description = "Published figures, without personal data"),
+        (name = "admin", description = "Operating the service: the notification outbox"),
         (name = "meta", description = "This API's own description"),
     )
 )]
@@ -38,8 +54,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.bearer_format = Some("JWT".into());
-        scheme.description =
-            Some("A JWT with claims sub, org, roles, exp, iat, iss and aud.".into());
+        scheme.description = Some("A JWT with claims sub, org, roles, exp, iat, iss and aud.".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }
@@ -50,7 +65,36 @@ pub fn configure(cfg: &mut ServiceConfig) {
         utoipa_actix_web::scope("/api/v1")
             .service(openapi_json)
             .service(organisations::list)
-            .service(organisations::get),
+            .service(organisations::get)
+            .service(cases::create)
+            .service(cases::list)
+            .service(cases::get)
+            .service(cases::update)
+            .service(cases::identification)
+            .service(cases::create_consent)
+            .service(cases::list_consents)
+            .service(cases::withdraw_consent)
+            .service(cases::legal_basis)
+            .service(cases::anonymous_notification)
+            .service(cases::list_anonymous_notifications)
+            .service(routing::suggestions)
+            .service(organisations::set_capacity)
+            .service(referrals::create)
+            .service(referrals::list)
+            .service(referrals::get)
+            .service(referrals::transition)
+            .service(three_way::create)
+            .service(three_way::list_for_case)
+            .service(three_way::list_invited)
+            .service(three_way::get)
+            .service(three_way::transition)
+            .service(oversight::audit_list)
+            .service(oversight::audit_verify)
+            .service(oversight::flows)
+            .service(oversight::report)
+            .service(oversight::eu_export)
+            .service(admin::outbox_list)
+            .service(admin::outbox_retry),
     );
 }
 
@@ -65,20 +109,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     for (path, item) in document.paths.paths.iter_mut() {
         if path.starts_with("/api/v1") && path != "/api/v1/openapi.json" {
             for operation in operations_mut(item) {
-                operation.security =
-                    Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-                        "bearer",
-                        Vec::<String>::new(),
-                    )]);
+                operation.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
             }
         }
     }
     document
 }
 
-fn operations_mut(
-    item: &mut utoipa::openapi::PathItem,
-) -> Vec<&mut utoipa::openapi::path::Operation> {
+fn operations_mut(item: &mut utoipa::openapi::PathItem) -> Vec<&mut utoipa::openapi::path::Operation> {
     [
         item.get.as_mut(),
         item.put.as_mut(),
@@ -117,15 +158,8 @@ async fn openapi_json(text: web::Data<OpenApiText>) -> HttpResponse {
 /// Extractor settings: limits and problem+json for every kind of bad input.
 pub fn extractor_configs(
     body_limit: usize,
-) -> (
-    web::JsonConfig,
-    web::PathConfig,
-    web::QueryConfig,
-    web::PayloadConfig,
-) {
-    let json = web::JsonConfig::default()
-        .limit(body_limit)
-        .error_handler(json_error);
+) -> (web::JsonConfig, web::PathConfig, web::QueryConfig, web::PayloadConfig) {
+    let json = web::JsonConfig::default().limit(body_limit).error_handler(json_error);
     let path = web::PathConfig::default().error_handler(path_error);
     let query = web::QueryConfig::default().error_handler(query_error);
     let payload = web::PayloadConfig::default().limit(body_limit);
@@ -134,13 +168,9 @@ pub fn extractor_configs(
 
 fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &error {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge
-        }
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::PayloadTooLarge,
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::Validation(vec![field_error_from_serde(e)])
-        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::Validation(vec![field_error_from_serde(e)]),
         JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!(
             "the body is not valid JSON (line {}, column {})",
             e.line(),
@@ -155,11 +185,7 @@ fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 /// shape; values a client sent are cut off so they cannot echo back (or into logs).
 fn field_error_from_serde(error: &serde_json::Error) -> FieldError {
     let message = error.to_string();
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
     let field = message
         .split('`')
         .nth(1)
@@ -179,11 +205,7 @@ fn redact_serde_message(message: &str) -> String {
         let end = start + 10 + end_rel + 1;
         text = format!("{}: a string{}", &text[..start], &text[end..]);
     }
-    for lead in [
-        "unknown variant `",
-        "invalid type: string `",
-        "invalid value: string `",
-    ] {
+    for lead in ["unknown variant `", "invalid type: string `", "invalid value: string `"] {
         if let Some(start) = text.find(lead)
             && let Some(end_rel) = text[start + lead.len()..].find('`')
         {
@@ -196,10 +218,7 @@ fn redact_serde_message(message: &str) -> String {
 
 fn path_error(error: PathError, _req: &HttpRequest) -> actix_web::Error {
     let detail = match &error {
-        PathError::Deserialize(e) => format!(
-            "a path parameter is invalid: {}",
-            redact_serde_message(&e.to_string())
-        ),
+        PathError::Deserialize(e) => format!("a path parameter is invalid: {}", redact_serde_message(&e.to_string())),
         _ => "a path parameter is invalid".into(),
     };
     ApiError::BadRequest(detail).into()

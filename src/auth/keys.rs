@@ -45,10 +45,7 @@ pub(super) struct KeyStore {
 }
 
 impl KeyStore {
-    pub(super) fn from_settings(
-        settings: &Settings,
-        allowed: &[Algorithm],
-    ) -> Result<Self, KeyError> {
+    pub(super) fn from_settings(settings: &Settings, allowed: &[Algorithm]) -> Result<Self, KeyError> {
         let jwt = &settings.jwt;
         let mut fixed = Vec::new();
         if allowed.contains(&Algorithm::HS256) {
@@ -56,8 +53,7 @@ impl KeyStore {
             fixed.push(VerifyingKey {
                 kid: jwt.hs256_kid.clone(),
                 algorithm: Algorithm::HS256,
-                key: DecodingKey::from_secret(secret.as_bytes())
-                    .map_err(|e| KeyError::Config(e.to_string()))?,
+                key: DecodingKey::from_secret(secret.as_bytes()).map_err(|e| KeyError::Config(e.to_string()))?,
             });
         }
         for entry in &jwt.public_keys {
@@ -76,7 +72,9 @@ impl KeyStore {
                 problem: e.to_string(),
             })?;
             let key = match algorithm {
-                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 => DecodingKey::from_rsa_pem(&pem),
+                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 => {
+                    DecodingKey::from_rsa_pem(&pem)
+                }
                 Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem),
                 Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
                 _ => {
@@ -86,7 +84,10 @@ impl KeyStore {
                     )));
                 }
             }
-            .map_err(|e| KeyError::Read { path: entry.pem_file.clone(), problem: e.to_string() })?;
+            .map_err(|e| KeyError::Read {
+                path: entry.pem_file.clone(),
+                problem: e.to_string(),
+            })?;
             fixed.push(VerifyingKey {
                 kid: entry.kid.clone(),
                 algorithm,
@@ -106,9 +107,7 @@ impl KeyStore {
             }
             (true, false) => Some(JwksSource::File(PathBuf::from(&jwt.jwks_file))),
             (false, false) => {
-                return Err(KeyError::Config(
-                    "set jwt.jwks_url or jwt.jwks_file, not both".into(),
-                ));
+                return Err(KeyError::Config("set jwt.jwks_url or jwt.jwks_file, not both".into()));
             }
         };
         let http = reqwest::Client::builder()
@@ -181,14 +180,10 @@ impl KeyStore {
         }
         let document = match &self.jwks {
             None => return Ok(false),
-            Some(JwksSource::File(path)) => {
-                tokio::fs::read_to_string(path)
-                    .await
-                    .map_err(|e| KeyError::Read {
-                        path: path.clone(),
-                        problem: e.to_string(),
-                    })?
-            }
+            Some(JwksSource::File(path)) => tokio::fs::read_to_string(path).await.map_err(|e| KeyError::Read {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?,
             Some(JwksSource::Url(url)) => {
                 let response = self
                     .http
@@ -197,10 +192,7 @@ impl KeyStore {
                     .await
                     .map_err(|e| KeyError::Config(format!("JWKS {url}: {e}")))?;
                 if !response.status().is_success() {
-                    return Err(KeyError::Config(format!(
-                        "JWKS {url}: HTTP {}",
-                        response.status()
-                    )));
+                    return Err(KeyError::Config(format!("JWKS {url}: HTTP {}", response.status())));
                 }
                 response
                     .text()
@@ -208,8 +200,8 @@ impl KeyStore {
                     .map_err(|e| KeyError::Config(format!("JWKS {url}: {e}")))?
             }
         };
-        let set: JwkSet = serde_json::from_str(&document)
-            .map_err(|e| KeyError::Config(format!("JWKS document: {e}")))?;
+        let set: JwkSet =
+            serde_json::from_str(&document).map_err(|e| KeyError::Config(format!("JWKS document: {e}")))?;
         let keys = keys_from_jwks(&set, &self.allowed);
         tracing::info!(keys = keys.len(), "JWKS document loaded");
         *self.jwks_keys.write().await = keys;
@@ -224,41 +216,28 @@ fn keys_from_jwks(set: &JwkSet, allowed: &[Algorithm]) -> Vec<VerifyingKey> {
         .iter()
         .filter_map(|jwk| {
             let kid = jwk.common.key_id.clone()?;
-            let algorithm =
-                match (&jwk.common.key_algorithm, &jwk.algorithm) {
-                    (_, AlgorithmParameters::OctetKey(_)) => return None,
-                    (Some(KeyAlgorithm::RS256), _) | (None, AlgorithmParameters::RSA(_)) => {
-                        Algorithm::RS256
-                    }
-                    (Some(KeyAlgorithm::RS384), _) => Algorithm::RS384,
-                    (Some(KeyAlgorithm::RS512), _) => Algorithm::RS512,
-                    (Some(KeyAlgorithm::PS256), _) => Algorithm::PS256,
-                    (Some(KeyAlgorithm::ES256), _)
-                    | (None, AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
-                    (Some(KeyAlgorithm::ES384), _) => Algorithm::ES384,
-                    (Some(KeyAlgorithm::EdDSA), _)
-                    | (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
-                    _ => return None,
-                };
+            let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+                (_, AlgorithmParameters::OctetKey(_)) => return None,
+                (Some(KeyAlgorithm::RS256), _) | (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+                (Some(KeyAlgorithm::RS384), _) => Algorithm::RS384,
+                (Some(KeyAlgorithm::RS512), _) => Algorithm::RS512,
+                (Some(KeyAlgorithm::PS256), _) => Algorithm::PS256,
+                (Some(KeyAlgorithm::ES256), _) | (None, AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
+                (Some(KeyAlgorithm::ES384), _) => Algorithm::ES384,
+                (Some(KeyAlgorithm::EdDSA), _) | (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+                _ => return None,
+            };
             if !allowed.contains(&algorithm) {
                 return None;
             }
             let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some(VerifyingKey {
-                kid,
-                algorithm,
-                key,
-            })
+            Some(VerifyingKey { kid, algorithm, key })
         })
         .collect()
 }
 
 fn is_loopback_http(url: &str) -> bool {
     url.strip_prefix("http://")
-        .map(|rest| {
-            rest.starts_with("127.0.0.1")
-                || rest.starts_with("localhost")
-                || rest.starts_with("[::1]")
-        })
+        .map(|rest| rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]"))
         .unwrap_or(false)
 }

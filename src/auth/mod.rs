@@ -35,12 +35,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Caseworker,
-        Role::Intake,
-        Role::Coordinator,
-        Role::Admin,
-    ];
+    pub const ALL: [Role; 4] = [Role::Caseworker, Role::Intake, Role::Coordinator, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,11 +89,7 @@ impl Actor {
     }
 
     pub fn roles_text(&self) -> String {
-        self.roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -129,10 +120,7 @@ pub const DEVELOPMENT_SECRET: &str = "nrm-development-secret-not-for-production-
 
 impl Authenticator {
     /// Builds the verifier from settings. `organisations` are the registry's slugs.
-    pub fn from_settings(
-        settings: &Settings,
-        organisations: HashSet<String>,
-    ) -> Result<Self, KeyError> {
+    pub fn from_settings(settings: &Settings, organisations: HashSet<String>) -> Result<Self, KeyError> {
         let allowed = parse_algorithms(&settings.jwt.algorithms)?;
         let keys = KeyStore::from_settings(settings, &allowed)?;
         Ok(Self {
@@ -151,13 +139,9 @@ impl Authenticator {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Actor, AuthError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Rejected(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Rejected(e.to_string()))?;
         if !self.allowed.contains(&header.alg) {
-            return Err(AuthError::Rejected(format!(
-                "algorithm {:?} not allowed",
-                header.alg
-            )));
+            return Err(AuthError::Rejected(format!("algorithm {:?} not allowed", header.alg)));
         }
         let key = self
             .keys
@@ -170,8 +154,8 @@ impl Authenticator {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(|e| AuthError::Rejected(e.to_string()))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| AuthError::Rejected(e.to_string()))?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
             return Err(AuthError::Rejected("empty sub".into()));
@@ -233,8 +217,7 @@ pub fn check_key_material(settings: &Settings) -> Result<(), KeyError> {
         return Ok(());
     }
     let uses_hs256 = jwt.algorithms.iter().any(|a| a == "HS256");
-    let has_asymmetric =
-        !jwt.public_keys.is_empty() || !jwt.jwks_url.is_empty() || !jwt.jwks_file.is_empty();
+    let has_asymmetric = !jwt.public_keys.is_empty() || !jwt.jwks_url.is_empty() || !jwt.jwks_file.is_empty();
     if uses_hs256 && jwt.hs256_secret.is_empty() {
         return Err(KeyError::Config(
             "environment = production needs real key material: jwt.algorithms allows HS256 but jwt.hs256_secret \
@@ -275,8 +258,7 @@ pub fn mint_token(
     };
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(settings.jwt.hs256_kid.clone());
-    let key =
-        EncodingKey::from_secret(secret.as_bytes()).map_err(|e| KeyError::Config(e.to_string()))?;
+    let key = EncodingKey::from_secret(secret.as_bytes()).map_err(|e| KeyError::Config(e.to_string()))?;
     jsonwebtoken::encode(&header, &claims, &key).map_err(|e| KeyError::Config(e.to_string()))
 }
 
@@ -286,10 +268,7 @@ fn bearer_token(req: &HttpRequest) -> Result<String, AuthError> {
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or(AuthError::MissingToken)?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or(AuthError::MissingToken)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::MissingToken)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(AuthError::MissingToken);
     }
@@ -304,8 +283,7 @@ impl FromRequest for Actor {
         let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
         let token = bearer_token(req);
         Box::pin(async move {
-            let authenticator =
-                authenticator.ok_or_else(|| ApiError::internal("authenticator missing"))?;
+            let authenticator = authenticator.ok_or_else(|| ApiError::internal("authenticator missing"))?;
             let token = token.map_err(|e| {
                 tracing::debug!(reason = %e, "authentication failed");
                 ApiError::Unauthorized

@@ -5,8 +5,13 @@
 //! scheme, and connections are made explicitly for it, so a refused PostgreSQL connection is
 //! reported as such rather than as "invalid connection url".
 
+pub mod audit;
+pub mod cases;
 pub mod organisations;
+pub mod outbox;
+pub mod referrals;
 pub mod schema;
+pub mod stats;
 pub mod types;
 
 use std::path::PathBuf;
@@ -51,8 +56,7 @@ impl DatabaseLocation {
         if path == ":memory:" || path.is_empty() {
             // An in-memory database is one per connection and would split under a pool.
             return Err(DbError::Config(
-                "database.url must name a SQLite file (in-memory databases are one per connection)"
-                    .into(),
+                "database.url must name a SQLite file (in-memory databases are one per connection)".into(),
             ));
         }
         Ok(Self::SqliteFile(PathBuf::from(path)))
@@ -100,8 +104,7 @@ impl ConnectionMaker {
     pub fn connect(&self) -> Result<AnyConnection, DbError> {
         match &self.location {
             DatabaseLocation::Postgres(url) => {
-                let mut conn =
-                    PgConnection::establish(url).map_err(|e| DbError::Connect(e.to_string()))?;
+                let mut conn = PgConnection::establish(url).map_err(|e| DbError::Connect(e.to_string()))?;
                 // Sessions talk UTC; timestamps are stored as timestamptz.
                 conn.batch_execute("SET TIME ZONE 'UTC'")?;
                 Ok(AnyConnection::Postgresql(conn))
@@ -152,20 +155,14 @@ pub struct Db {
 
 impl Db {
     /// Opens the pool. Creates the SQLite file's folder first, so a fresh checkout just runs.
-    pub fn open(
-        url: &str,
-        pool_size: u32,
-        timeout: Duration,
-        sqlite_busy_timeout_ms: u32,
-    ) -> Result<Self, DbError> {
+    pub fn open(url: &str, pool_size: u32, timeout: Duration, sqlite_busy_timeout_ms: u32) -> Result<Self, DbError> {
         let location = DatabaseLocation::parse(url)?;
         if let DatabaseLocation::SqliteFile(path) = &location
             && let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                DbError::Connect(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbError::Connect(format!("cannot create {}: {e}", parent.display())))?;
         }
         let maker = ConnectionMaker::new(location.clone(), sqlite_busy_timeout_ms);
         // Connect once up front so configuration mistakes surface with the real cause.
@@ -209,10 +206,48 @@ impl Db {
         .map_err(|_| E::from(DbError::Cancelled))?
     }
 
+    /// Runs blocking work inside one write transaction (see [`write_transaction`]).
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, work)).await
+    }
+
     /// Applies pending migrations for this backend; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.get()?;
         run_migrations(&mut conn)
+    }
+}
+
+/// One write transaction. On SQLite it starts with `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first and writes later fails at once with "database is locked" when
+/// another writer got in between, because busy_timeout cannot help a read lock that must
+/// become a write lock. PostgreSQL uses its default (READ COMMITTED) transaction; races are
+/// settled by versioned updates and unique indexes.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match conn {
+        AnyConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+        AnyConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = Manager::rollback_transaction(conn);
+            Err(error)
+        }
     }
 }
 

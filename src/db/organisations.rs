@@ -3,7 +3,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::organisations;
+use super::audit::{NewAuditEntry, append};
+use super::schema::{organisation_capacity, organisations};
 use super::{AnyConnection, Instant};
 use crate::domain::organisation::{Organisation, OrganisationKind, Registry};
 
@@ -45,8 +46,7 @@ impl OrganisationRow {
         Organisation {
             slug: self.slug.clone(),
             name: self.name.clone(),
-            kind: OrganisationKind::parse(&self.kind)
-                .unwrap_or(OrganisationKind::SupportOrganisation),
+            kind: OrganisationKind::parse(&self.kind).unwrap_or(OrganisationKind::SupportOrganisation),
             services: serde_json::from_str(&self.services).unwrap_or_default(),
             regions: serde_json::from_str(&self.regions).unwrap_or_default(),
             intake_email: self.intake_email.clone(),
@@ -59,48 +59,57 @@ impl OrganisationRow {
 
 /// Mirrors the registry into the table: inserts new, updates changed, marks missing inactive.
 /// Idempotent; rows that did not change are not written. Returns how many rows changed.
-pub fn sync_registry(
-    conn: &mut AnyConnection,
-    registry: &Registry,
-    now: Instant,
-) -> QueryResult<usize> {
-    conn.transaction(|conn| {
-        let existing: Vec<OrganisationRow> = organisations::table
-            .select(OrganisationRow::as_select())
-            .load(conn)?;
+pub fn sync_registry(conn: &mut AnyConnection, registry: &Registry, now: Instant) -> QueryResult<usize> {
+    super::write_transaction(conn, |conn| {
+        let existing: Vec<OrganisationRow> = organisations::table.select(OrganisationRow::as_select()).load(conn)?;
         let mut changed = 0;
         for org in registry.organisations.values() {
             let wanted = OrganisationRow::from_registry(org, now);
-            match existing.iter().find(|row| row.slug == org.slug) {
+            let action = match existing.iter().find(|row| row.slug == org.slug) {
                 None => {
                     diesel::insert_into(organisations::table)
                         .values(&wanted)
                         .execute(conn)?;
-                    changed += 1;
+                    "organisation.create"
                 }
                 Some(row) if !same_content(row, &wanted) => {
                     diesel::update(organisations::table.find(&org.slug))
                         .set(&wanted)
                         .execute(conn)?;
-                    changed += 1;
+                    "organisation.update"
                 }
-                Some(_) => {}
-            }
+                Some(_) => continue,
+            };
+            audit_change(conn, &org.slug, action, now)?;
+            changed += 1;
         }
         for row in existing
             .iter()
             .filter(|r| r.active && !registry.organisations.contains_key(&r.slug))
         {
             diesel::update(organisations::table.find(&row.slug))
-                .set((
-                    organisations::active.eq(false),
-                    organisations::updated_at.eq(now),
-                ))
+                .set((organisations::active.eq(false), organisations::updated_at.eq(now)))
                 .execute(conn)?;
+            audit_change(conn, &row.slug, "organisation.deactivate", now)?;
             changed += 1;
         }
         Ok(changed)
     })
+}
+
+/// Registry changes are made by the service at start-up, from the registry file.
+fn audit_change(conn: &mut AnyConnection, slug: &str, action: &str, now: Instant) -> QueryResult<i64> {
+    let entry = NewAuditEntry {
+        actor_sub: "system".into(),
+        actor_org: "system".into(),
+        actor_roles: String::new(),
+        action: action.into(),
+        resource_type: "organisation".into(),
+        resource_id: slug.to_string(),
+        case_id: None,
+        outcome: "registry file".into(),
+    };
+    append(conn, &entry, now)
 }
 
 fn same_content(a: &OrganisationRow, b: &OrganisationRow) -> bool {
@@ -142,4 +151,40 @@ pub fn find_active(conn: &mut AnyConnection, slug: &str) -> QueryResult<Option<O
         .select(OrganisationRow::as_select())
         .first(conn)
         .optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = organisation_capacity)]
+pub struct CapacityRow {
+    pub organisation: String,
+    pub service: String,
+    pub places_free: i32,
+    pub updated_by: String,
+    pub updated_at: Instant,
+}
+
+/// Live capacity of every organisation, as routing reads it.
+pub fn capacity(conn: &mut AnyConnection) -> QueryResult<Vec<CapacityRow>> {
+    organisation_capacity::table.select(CapacityRow::as_select()).load(conn)
+}
+
+pub fn capacity_of(conn: &mut AnyConnection, organisation: &str) -> QueryResult<Vec<CapacityRow>> {
+    organisation_capacity::table
+        .filter(organisation_capacity::organisation.eq(organisation))
+        .order(organisation_capacity::service.asc())
+        .select(CapacityRow::as_select())
+        .load(conn)
+}
+
+pub fn set_capacity(conn: &mut AnyConnection, row: &CapacityRow) -> QueryResult<()> {
+    diesel::delete(
+        organisation_capacity::table
+            .filter(organisation_capacity::organisation.eq(&row.organisation))
+            .filter(organisation_capacity::service.eq(&row.service)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(organisation_capacity::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
 }

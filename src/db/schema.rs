@@ -19,3 +19,304 @@ diesel::table! {
         updated_at -> UtcTime,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    cases (id) {
+        id -> DbUuid,
+        organisation -> Text,
+        created_by -> Text,
+        created_at -> UtcTime,
+        updated_at -> UtcTime,
+        version -> BigInt,
+        reporter_role -> Text,
+        contact_channel -> Text,
+        contact_date -> Date,
+        exploitation_sexual -> Bool,
+        exploitation_criminal -> Bool,
+        exploitation_labour -> Bool,
+        exploitation_other -> Bool,
+        age_at_contact -> Nullable<Integer>,
+        age_uncertain -> Bool,
+        presumed_minor -> Bool,
+        gender -> Nullable<Text>,
+        nationality -> Nullable<Text>,
+        region -> Nullable<Text>,
+        language -> Nullable<Text>,
+        pseudonym -> Nullable<Text>,
+        police_report_intention -> Nullable<Text>,
+        identification_status -> Text,
+        reasonable_grounds_on -> Nullable<Date>,
+        reflection_period_end -> Nullable<Date>,
+        last_incident_date -> Nullable<Date>,
+        needs -> Text,
+        unaccompanied -> Bool,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    case_identifying_details (case_id) {
+        case_id -> DbUuid,
+        name -> Nullable<Text>,
+        date_of_birth -> Nullable<Date>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        address -> Nullable<Text>,
+        updated_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    identification_decisions (id) {
+        id -> DbUuid,
+        case_id -> DbUuid,
+        decision -> Text,
+        basis -> Text,
+        actor_sub -> Text,
+        actor_org -> Text,
+        decided_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    consents (id) {
+        id -> DbUuid,
+        case_id -> DbUuid,
+        scope -> Text,
+        organisation -> Text,
+        given_by -> Text,
+        method -> Text,
+        information_language -> Text,
+        recorded_by -> Text,
+        recorded_at -> UtcTime,
+        withdrawn_at -> Nullable<UtcTime>,
+        withdrawn_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    legal_bases (id) {
+        id -> DbUuid,
+        case_id -> DbUuid,
+        basis -> Text,
+        justification -> Text,
+        recorded_by -> Text,
+        recorded_org -> Text,
+        recorded_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    referrals (id) {
+        id -> DbUuid,
+        case_id -> DbUuid,
+        from_organisation -> Text,
+        to_organisation -> Text,
+        services -> Text,
+        urgency -> Text,
+        note -> Nullable<Text>,
+        state -> Text,
+        version -> BigInt,
+        consent_id -> Nullable<DbUuid>,
+        created_by -> Text,
+        created_at -> UtcTime,
+        updated_at -> UtcTime,
+        submitted_at -> Nullable<UtcTime>,
+        acknowledged_at -> Nullable<UtcTime>,
+        decided_at -> Nullable<UtcTime>,
+        care_started_at -> Nullable<UtcTime>,
+        closed_at -> Nullable<UtcTime>,
+        decline_reason -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        eligibility_override -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    referral_history (id) {
+        id -> DbUuid,
+        referral_id -> DbUuid,
+        seq -> Integer,
+        action -> Text,
+        from_state -> Text,
+        to_state -> Text,
+        actor_sub -> Text,
+        actor_org -> Text,
+        at -> UtcTime,
+        reason_code -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        outcome_code -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    three_way_conversations (id) {
+        id -> DbUuid,
+        case_id -> DbUuid,
+        organisation -> Text,
+        police_organisation -> Text,
+        police_officer -> Nullable<Text>,
+        state -> Text,
+        version -> BigInt,
+        scheduled_for -> Nullable<UtcTime>,
+        held_at -> Nullable<UtcTime>,
+        care_evaluation -> Nullable<Text>,
+        police_evaluation -> Nullable<Text>,
+        reporting_intention -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> UtcTime,
+        updated_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    anonymous_notifications (id) {
+        id -> DbUuid,
+        case_id -> DbUuid,
+        from_organisation -> Text,
+        focal_point -> Text,
+        minor -> Bool,
+        age_at_contact -> Nullable<Integer>,
+        gender -> Nullable<Text>,
+        nationality_group -> Text,
+        exploitation_sexual -> Bool,
+        exploitation_criminal -> Bool,
+        exploitation_labour -> Bool,
+        exploitation_other -> Bool,
+        region -> Nullable<Text>,
+        contact_date -> Date,
+        created_by -> Text,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    idempotency_keys (organisation, actor_sub, key) {
+        organisation -> Text,
+        actor_sub -> Text,
+        key -> Text,
+        route -> Text,
+        request_hash -> Text,
+        resource_id -> DbUuid,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::joinable!(referrals -> cases (case_id));
+diesel::joinable!(referral_history -> referrals (referral_id));
+diesel::joinable!(consents -> cases (case_id));
+diesel::joinable!(three_way_conversations -> cases (case_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    cases,
+    referrals,
+    referral_history,
+    consents,
+    case_identifying_details,
+    three_way_conversations
+);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> UtcTime,
+        actor_sub -> Text,
+        actor_org -> Text,
+        actor_roles -> Text,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        case_id -> Nullable<DbUuid>,
+        outcome -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        last_seq -> BigInt,
+        last_hash -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    notifications (id) {
+        id -> DbUuid,
+        kind -> Text,
+        recipient -> Text,
+        recipient_org -> Text,
+        referral_id -> Nullable<DbUuid>,
+        subject -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> UtcTime,
+        lease_until -> Nullable<UtcTime>,
+        leased_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> UtcTime,
+        sent_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    escalations (referral_id, step) {
+        referral_id -> DbUuid,
+        step -> Text,
+        due_at -> UtcTime,
+        escalated_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::UtcTime;
+
+    organisation_capacity (organisation, service) {
+        organisation -> Text,
+        service -> Text,
+        places_free -> Integer,
+        updated_by -> Text,
+        updated_at -> UtcTime,
+    }
+}

@@ -78,9 +78,7 @@ impl ToSql<UtcTime, Pg> for Instant {
 
 impl FromSql<UtcTime, Pg> for Instant {
     fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
-        Ok(Instant(
-            <DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(value)?,
-        ))
+        Ok(Instant(<DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(value)?))
     }
 }
 
@@ -107,9 +105,7 @@ macro_rules! bridge_to_multi_backend {
             }
         }
         impl FromSql<$sql, MultiBackend> for $rust {
-            fn from_sql(
-                bytes: <MultiBackend as Backend>::RawValue<'_>,
-            ) -> deserialize::Result<Self> {
+            fn from_sql(bytes: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
                 bytes.from_sql::<$rust, $sql>()
             }
         }
@@ -142,9 +138,6 @@ impl Instant {
     pub fn from_utc(t: DateTime<Utc>) -> Self {
         use chrono::{SubsecRound, Timelike};
         let micros = t.nanosecond() / 1_000 * 1_000;
-        Instant(
-            t.with_nanosecond(micros)
-                .unwrap_or_else(|| t.trunc_subsecs(6)),
-        )
+        Instant(t.with_nanosecond(micros).unwrap_or_else(|| t.trunc_subsecs(6)))
     }
 }

@@ -42,7 +42,7 @@ macro_rules! text_enum {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-            ::serde::Serialize, ::serde::Deserialize,
+            ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema,
         )]
         #[serde(rename_all = "snake_case")]
         $vis enum $name {
@@ -164,9 +164,7 @@ impl ExploitationForms {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = ExploitationForm> + '_ {
-        ExploitationForm::ALL
-            .into_iter()
-            .filter(|form| self.contains(*form))
+        ExploitationForm::ALL.into_iter().filter(|form| self.contains(*form))
     }
 
     /// Number of distinct forms; at least 1.
@@ -269,29 +267,27 @@ pub fn is_minor(age_at_contact: Option<Age>, presumed_minor: bool) -> bool {
 /// Every officially assigned ISO 3166-1 alpha-2 code (249), sorted.
 /// Checked against Debian's `iso-codes` 4.15 `iso_3166-1.json`.
 pub const ASSIGNED_COUNTRY_CODES: [&str; 249] = [
-    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
-    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
-    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
-    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
-    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
-    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
-    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
-    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
-    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
-    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
-    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
-    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
-    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
-    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
-    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
-    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB", "BD",
+    "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY", "BZ", "CA",
+    "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE",
+    "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA",
+    "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK",
+    "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP",
+    "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR", "LS", "LT",
+    "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS",
+    "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ",
+    "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS",
+    "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST",
+    "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW",
+    "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA",
+    "ZM", "ZW",
 ];
 
 /// The 27 member states of the European Union (as of 2026), by ISO code.
 /// Greece is `GR` here (ISO), not `EL` (the EU's own abbreviation).
 pub const EU_MEMBER_STATES: [&str; 27] = [
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
-    "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV",
+    "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 ];
 
 /// Countries outside the EU whose nationals have free movement here: the
@@ -474,16 +470,8 @@ pub fn decide_identification(
 
     let (has_role, from, to) = match decision {
         D::ReasonableGrounds => (actor.caseworker_of_owner, S::Signal, S::PresumedVictim),
-        D::Identified => (
-            actor.coordinator_of_focal_point,
-            S::PresumedVictim,
-            S::Identified,
-        ),
-        D::NotIdentified => (
-            actor.coordinator_of_focal_point,
-            S::PresumedVictim,
-            S::NotIdentified,
-        ),
+        D::Identified => (actor.coordinator_of_focal_point, S::PresumedVictim, S::Identified),
+        D::NotIdentified => (actor.coordinator_of_focal_point, S::PresumedVictim, S::NotIdentified),
     };
     if !has_role {
         return Err(IdentificationRefusal::Forbidden);
@@ -502,6 +490,16 @@ pub fn has_reasonable_grounds(status: IdentificationStatus) -> bool {
         status,
         IdentificationStatus::PresumedVictim | IdentificationStatus::Identified
     )
+}
+
+/// Whether the case is handled as a child's, with the age the caseworker is unsure of
+/// taken into account (Art. 13(2): where the age is uncertain and there are reasons to
+/// believe the person is a child, the person is presumed to be a child). A recorded age
+/// under 18 always makes a minor; the presumption applies when no age is recorded or the
+/// recorded age is marked uncertain.
+pub fn treated_as_minor(age_at_contact: Option<Age>, age_uncertain: bool, presumed_minor: bool) -> bool {
+    let certain_age = if age_uncertain { None } else { age_at_contact };
+    is_minor(certain_age, presumed_minor) || age_at_contact.is_some_and(|a| a.years() < Age::MAJORITY)
 }
 
 // ---------------------------------------------------------------------------
@@ -546,6 +544,20 @@ mod tests {
     }
 
     #[test]
+    fn uncertain_age_keeps_the_presumption() {
+        let age = |y| Some(Age::parse(y).unwrap());
+        assert!(
+            treated_as_minor(age(19), true, true),
+            "uncertain 19 with reasons to believe a child"
+        );
+        assert!(!treated_as_minor(age(19), false, true), "a certain adult age overrides");
+        assert!(!treated_as_minor(age(19), true, false), "no reason to believe a child");
+        assert!(treated_as_minor(age(16), true, false), "a recorded age under 18");
+        assert!(treated_as_minor(None, false, true));
+        assert!(!treated_as_minor(None, true, false));
+    }
+
+    #[test]
     fn is_minor_table() {
         let age = |y| Some(Age::parse(y).unwrap());
         // (age, presumed_minor, expected)
@@ -578,10 +590,7 @@ mod tests {
         assert_eq!(Age::parse(-1), Err(AgeOutOfRange(-1)));
         assert_eq!(Age::parse(256), Err(AgeOutOfRange(256)));
         assert!(serde_json::from_str::<Age>("130").is_err());
-        assert_eq!(
-            serde_json::to_string(&Age::parse(30).unwrap()).unwrap(),
-            "30"
-        );
+        assert_eq!(serde_json::to_string(&Age::parse(30).unwrap()).unwrap(), "30");
     }
 
     #[test]
@@ -607,12 +616,7 @@ mod tests {
         let from = |status| Err(NotAllowedFrom { status });
         let cases = [
             // reasonable grounds: only from Signal, only the owner's caseworker
-            (
-                S::Signal,
-                D::ReasonableGrounds,
-                caseworker,
-                ok(S::PresumedVictim),
-            ),
+            (S::Signal, D::ReasonableGrounds, caseworker, ok(S::PresumedVictim)),
             (S::Signal, D::ReasonableGrounds, both, ok(S::PresumedVictim)),
             (S::Signal, D::ReasonableGrounds, coordinator, Err(Forbidden)),
             (S::Signal, D::ReasonableGrounds, nobody, Err(Forbidden)),
@@ -622,12 +626,7 @@ mod tests {
                 caseworker,
                 from(S::PresumedVictim),
             ),
-            (
-                S::Identified,
-                D::ReasonableGrounds,
-                caseworker,
-                from(S::Identified),
-            ),
+            (S::Identified, D::ReasonableGrounds, caseworker, from(S::Identified)),
             (
                 S::NotIdentified,
                 D::ReasonableGrounds,
@@ -635,47 +634,17 @@ mod tests {
                 from(S::NotIdentified),
             ),
             // identified / not identified: only from PresumedVictim, only the focal point
-            (
-                S::PresumedVictim,
-                D::Identified,
-                coordinator,
-                ok(S::Identified),
-            ),
-            (
-                S::PresumedVictim,
-                D::NotIdentified,
-                coordinator,
-                ok(S::NotIdentified),
-            ),
+            (S::PresumedVictim, D::Identified, coordinator, ok(S::Identified)),
+            (S::PresumedVictim, D::NotIdentified, coordinator, ok(S::NotIdentified)),
             (S::PresumedVictim, D::Identified, both, ok(S::Identified)),
             (S::PresumedVictim, D::Identified, caseworker, Err(Forbidden)),
-            (
-                S::PresumedVictim,
-                D::NotIdentified,
-                caseworker,
-                Err(Forbidden),
-            ),
+            (S::PresumedVictim, D::NotIdentified, caseworker, Err(Forbidden)),
             (S::PresumedVictim, D::Identified, nobody, Err(Forbidden)),
             (S::Signal, D::Identified, coordinator, from(S::Signal)),
             (S::Signal, D::NotIdentified, coordinator, from(S::Signal)),
-            (
-                S::Identified,
-                D::Identified,
-                coordinator,
-                from(S::Identified),
-            ),
-            (
-                S::Identified,
-                D::NotIdentified,
-                coordinator,
-                from(S::Identified),
-            ),
-            (
-                S::NotIdentified,
-                D::Identified,
-                coordinator,
-                from(S::NotIdentified),
-            ),
+            (S::Identified, D::Identified, coordinator, from(S::Identified)),
+            (S::Identified, D::NotIdentified, coordinator, from(S::Identified)),
+            (S::NotIdentified, D::Identified, coordinator, from(S::NotIdentified)),
             // Forbidden is reported before the status conflict.
             (S::Identified, D::Identified, caseworker, Err(Forbidden)),
         ];
@@ -709,10 +678,7 @@ mod tests {
             reflection_period_end(start, Some(&cc("MA")), 90),
             Some(date(2026, 4, 15))
         );
-        assert_eq!(
-            reflection_period_end(start, Some(&cc("NG")), 0),
-            Some(start)
-        );
+        assert_eq!(reflection_period_end(start, Some(&cc("NG")), 0), Some(start));
         // UK nationals are third-country nationals since Brexit.
         assert_eq!(
             reflection_period_end(start, Some(&cc("GB")), 30),
@@ -742,10 +708,7 @@ mod tests {
         }
         assert_eq!("de".parse::<CountryCode>(), Ok(cc("DE")));
         assert_eq!(serde_json::to_string(&cc("nl")).unwrap(), "\"NL\"");
-        assert_eq!(
-            serde_json::from_str::<CountryCode>("\"be\"").unwrap(),
-            cc("BE")
-        );
+        assert_eq!(serde_json::from_str::<CountryCode>("\"be\"").unwrap(), cc("BE"));
         assert!(serde_json::from_str::<CountryCode>("\"ZZ\"").is_err());
     }
 
@@ -759,35 +722,17 @@ mod tests {
         for code in EU_MEMBER_STATES.iter().chain(&FREE_MOVEMENT_NON_EU) {
             assert!(ASSIGNED_COUNTRY_CODES.contains(code), "{code}");
         }
-        let eu_count = ASSIGNED_COUNTRY_CODES
-            .iter()
-            .filter(|c| cc(c).is_eu())
-            .count();
+        let eu_count = ASSIGNED_COUNTRY_CODES.iter().filter(|c| cc(c).is_eu()).count();
         assert_eq!(eu_count, 27);
     }
 
     #[test]
     fn nationality_groups() {
-        assert_eq!(
-            NationalityGroup::of(Some(cc("NL"))),
-            NationalityGroup::Dutch
-        );
-        assert_eq!(
-            NationalityGroup::of(Some(cc("DE"))),
-            NationalityGroup::OtherEu
-        );
-        assert_eq!(
-            NationalityGroup::of(Some(cc("GR"))),
-            NationalityGroup::OtherEu
-        );
-        assert_eq!(
-            NationalityGroup::of(Some(cc("NO"))),
-            NationalityGroup::NonEu
-        );
-        assert_eq!(
-            NationalityGroup::of(Some(cc("GB"))),
-            NationalityGroup::NonEu
-        );
+        assert_eq!(NationalityGroup::of(Some(cc("NL"))), NationalityGroup::Dutch);
+        assert_eq!(NationalityGroup::of(Some(cc("DE"))), NationalityGroup::OtherEu);
+        assert_eq!(NationalityGroup::of(Some(cc("GR"))), NationalityGroup::OtherEu);
+        assert_eq!(NationalityGroup::of(Some(cc("NO"))), NationalityGroup::NonEu);
+        assert_eq!(NationalityGroup::of(Some(cc("GB"))), NationalityGroup::NonEu);
         assert_eq!(NationalityGroup::from(None), NationalityGroup::Unknown);
         assert!(cc("NL").is_dutch());
         assert!(!cc("BE").is_dutch());
@@ -803,10 +748,7 @@ mod tests {
         assert!(!forms.is_empty());
         assert!(forms.contains(F::Labour));
         assert!(!forms.contains(F::Criminal));
-        assert_eq!(
-            serde_json::to_string(&forms).unwrap(),
-            r#"["sexual","labour"]"#
-        );
+        assert_eq!(serde_json::to_string(&forms).unwrap(), r#"["sexual","labour"]"#);
         assert_eq!(
             serde_json::from_str::<ExploitationForms>(r#"["other","criminal"]"#).unwrap(),
             ExploitationForms::parse(vec![F::Criminal, F::Other]).unwrap()

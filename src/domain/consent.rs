@@ -55,11 +55,7 @@ pub struct ConsentFact {
 
 /// The first standing (not withdrawn) consent for `scope` that names
 /// `organisation`, if any. Slugs are compared exactly.
-pub fn covering<'a>(
-    consents: &'a [ConsentFact],
-    scope: ConsentScope,
-    organisation: &str,
-) -> Option<&'a ConsentFact> {
+pub fn covering<'a>(consents: &'a [ConsentFact], scope: ConsentScope, organisation: &str) -> Option<&'a ConsentFact> {
     consents
         .iter()
         .find(|c| !c.withdrawn && c.scope == scope && c.organisation == organisation)
@@ -70,12 +66,7 @@ pub fn covering<'a>(
 mod tests {
     use super::*;
 
-    fn fact(
-        scope: ConsentScope,
-        org: &str,
-        given_by: ConsentGiver,
-        withdrawn: bool,
-    ) -> ConsentFact {
+    fn fact(scope: ConsentScope, org: &str, given_by: ConsentGiver, withdrawn: bool) -> ConsentFact {
         ConsentFact {
             scope,
             organisation: org.to_owned(),
@@ -97,10 +88,7 @@ mod tests {
         // Withdrawn consent does not cover.
         assert_eq!(covering(&consents, S::Referral, "shelter-a"), None);
         // Same org, right scope.
-        assert_eq!(
-            covering(&consents, S::Referral, "shelter-b"),
-            Some(&consents[2])
-        );
+        assert_eq!(covering(&consents, S::Referral, "shelter-b"), Some(&consents[2]));
         // Scope must match.
         assert_eq!(covering(&consents, S::PoliceContact, "shelter-b"), None);
         assert_eq!(
@@ -130,24 +118,15 @@ mod tests {
     #[test]
     fn enum_text_round_trips() {
         for v in ConsentScope::ALL {
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
             assert_eq!(v.as_str().parse(), Ok(v));
         }
         for v in ConsentGiver::ALL {
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
             assert_eq!(v.as_str().parse(), Ok(v));
         }
         for v in ConsentMethod::ALL {
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
             assert_eq!(v.as_str().parse(), Ok(v));
         }
         assert!("everything".parse::<ConsentScope>().is_err());

@@ -1,8 +1,14 @@
 //! The pure domain: rules that take data and return decisions. No actix, diesel, tokio,
 //! clock or randomness here; time comes in as a parameter.
 
+pub mod audit;
 pub mod case;
 pub mod consent;
+pub mod deadline;
+pub mod notification;
 pub mod organisation;
 pub mod referral;
+pub mod routing;
+pub mod stats;
+pub mod text;
 pub mod three_way;

@@ -200,12 +200,7 @@ pub struct RolesView {
 /// Never yields [`Party::System`]: the service passes that explicitly.
 /// Empty means the user is no party to the referral at all (the API layer
 /// answers that before asking [`decide`]).
-pub fn parties(
-    actor_org: &str,
-    actor_roles: RolesView,
-    from_org: &str,
-    to_org: &str,
-) -> Vec<Party> {
+pub fn parties(actor_org: &str, actor_roles: RolesView, from_org: &str, to_org: &str) -> Vec<Party> {
     let mut parties = Vec::new();
     if actor_org == from_org && actor_roles.caseworker {
         parties.push(Party::SendingCaseworker);
@@ -285,11 +280,7 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
     if items.is_empty() {
         return "none".to_owned();
     }
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The state `request` leads to from `state`, taken by someone acting as
@@ -327,9 +318,7 @@ fn field_problems(request: &TransitionRequest) -> Vec<FieldProblem> {
         Action::Decline => (true, true, false, false),
         Action::Withdraw => (false, true, false, false),
         Action::Complete => (false, false, true, true),
-        Action::Submit | Action::Acknowledge | Action::Accept | Action::StartCare => {
-            (false, false, false, false)
-        }
+        Action::Submit | Action::Acknowledge | Action::Accept | Action::StartCare => (false, false, false, false),
     };
     let mut problems = Vec::new();
     check_field(
@@ -422,23 +411,17 @@ impl GuardCode {
     /// A short English sentence for people reading an error.
     pub fn description(&self) -> &'static str {
         match self {
-            Self::NoReasonableGrounds => {
-                "No reasonable grounds have been recorded that the person is a victim."
-            }
+            Self::NoReasonableGrounds => "No reasonable grounds have been recorded that the person is a victim.",
             Self::NoReferralConsent => {
                 "No standing referral consent covers the receiving organisation (nor, for a child, a recorded child-protection basis)."
             }
             Self::ReceiverDoesNotAcceptMinors => {
                 "The person is a child and the receiving organisation does not accept children."
             }
-            Self::ServiceNotOffered => {
-                "The receiving organisation does not offer every requested service."
-            }
+            Self::ServiceNotOffered => "The receiving organisation does not offer every requested service.",
             Self::RegionNotServed => "The receiving organisation does not serve the case's region.",
             Self::ReceiverIsSender => "An organisation cannot refer a case to itself.",
-            Self::DuplicateOpenReferral => {
-                "The case already has an open referral to the receiving organisation."
-            }
+            Self::DuplicateOpenReferral => "The case already has an open referral to the receiving organisation.",
         }
     }
 }
@@ -488,8 +471,7 @@ pub fn submit_guards(facts: &SubmitFacts<'_>) -> Vec<GuardCode> {
     let receiver = &facts.receiver;
     // A consent given by the victim, a guardian or a legal representative
     // all count; for a child a statutory basis may stand in for consent.
-    let consented =
-        facts.referral_consent.is_some() || (facts.is_minor && facts.child_protection_basis);
+    let consented = facts.referral_consent.is_some() || (facts.is_minor && facts.child_protection_basis);
     let region_served = match facts.case_region {
         None => true,
         Some(region) => receiver.national || receiver.regions.iter().any(|r| r == region),
@@ -506,17 +488,11 @@ pub fn submit_guards(facts: &SubmitFacts<'_>) -> Vec<GuardCode> {
         ),
         (
             GuardCode::ServiceNotOffered,
-            facts
-                .requested_services
-                .iter()
-                .any(|s| !receiver.offers.contains(s)),
+            facts.requested_services.iter().any(|s| !receiver.offers.contains(s)),
         ),
         (GuardCode::RegionNotServed, !region_served),
         (GuardCode::ReceiverIsSender, facts.sender == receiver.slug),
-        (
-            GuardCode::DuplicateOpenReferral,
-            facts.other_open_referral_to_receiver,
-        ),
+        (GuardCode::DuplicateOpenReferral, facts.other_open_referral_to_receiver),
     ];
     unmet
         .into_iter()
@@ -536,11 +512,7 @@ pub fn mermaid() -> String {
     let mut out = String::from("stateDiagram-v2\n");
     out.push_str("    [*] --> draft\n");
     for t in TRANSITIONS {
-        let by =
-            t.by.iter()
-                .map(Party::as_str)
-                .collect::<Vec<_>>()
-                .join(" or ");
+        let by = t.by.iter().map(Party::as_str).collect::<Vec<_>>().join(" or ");
         for from in t.from {
             // Writing to a String cannot fail.
             let _ = writeln!(out, "    {from} --> {} : {} by {by}", t.to, t.action);
@@ -566,31 +538,16 @@ mod tests {
     /// (from, action, party, to).
     const EXPECTED: &[(S, A, P, S)] = &[
         (S::Draft, A::Submit, P::SendingCaseworker, S::Submitted),
-        (
-            S::Submitted,
-            A::Acknowledge,
-            P::ReceivingIntake,
-            S::Acknowledged,
-        ),
+        (S::Submitted, A::Acknowledge, P::ReceivingIntake, S::Acknowledged),
         (S::Submitted, A::Accept, P::ReceivingIntake, S::Accepted),
         (S::Acknowledged, A::Accept, P::ReceivingIntake, S::Accepted),
         (S::Submitted, A::Decline, P::ReceivingIntake, S::Declined),
         (S::Acknowledged, A::Decline, P::ReceivingIntake, S::Declined),
         (S::Draft, A::Withdraw, P::SendingCaseworker, S::Withdrawn),
         (S::Draft, A::Withdraw, P::System, S::Withdrawn),
-        (
-            S::Submitted,
-            A::Withdraw,
-            P::SendingCaseworker,
-            S::Withdrawn,
-        ),
+        (S::Submitted, A::Withdraw, P::SendingCaseworker, S::Withdrawn),
         (S::Submitted, A::Withdraw, P::System, S::Withdrawn),
-        (
-            S::Acknowledged,
-            A::Withdraw,
-            P::SendingCaseworker,
-            S::Withdrawn,
-        ),
+        (S::Acknowledged, A::Withdraw, P::SendingCaseworker, S::Withdrawn),
         (S::Acknowledged, A::Withdraw, P::System, S::Withdrawn),
         (S::Accepted, A::StartCare, P::ReceivingIntake, S::InCare),
         (S::Accepted, A::Complete, P::ReceivingIntake, S::Completed),
@@ -665,9 +622,7 @@ mod tests {
 
     fn fields(refusal: Result<S, TransitionRefusal>) -> Vec<(&'static str, String)> {
         match refusal {
-            Err(TransitionRefusal::MissingFields(p)) => {
-                p.into_iter().map(|p| (p.field, p.message)).collect()
-            }
+            Err(TransitionRefusal::MissingFields(p)) => p.into_iter().map(|p| (p.field, p.message)).collect(),
             other => panic!("expected MissingFields, got {other:?}"),
         }
     }
@@ -751,10 +706,7 @@ mod tests {
             parties("a", both, "a", "a"),
             vec![P::SendingCaseworker, P::ReceivingIntake]
         );
-        assert_eq!(
-            parties("a", RolesView::default(), "a", "b"),
-            Vec::<P>::new()
-        );
+        assert_eq!(parties("a", RolesView::default(), "a", "b"), Vec::<P>::new());
     }
 
     #[test]
@@ -775,10 +727,7 @@ mod tests {
         assert!(got[0].1.contains("blank"), "{}", got[0].1);
 
         r.reason = Some("we only serve Limburg".into());
-        assert_eq!(
-            decide(S::Acknowledged, &r, &[P::ReceivingIntake]),
-            Ok(S::Declined)
-        );
+        assert_eq!(decide(S::Acknowledged, &r, &[P::ReceivingIntake]), Ok(S::Declined));
     }
 
     #[test]
@@ -798,10 +747,7 @@ mod tests {
         let mut withdraw = valid_request(A::Withdraw);
         withdraw.reason_code = Some(DeclineReason::Other);
         let got = fields(decide(S::Draft, &withdraw, &[P::SendingCaseworker]));
-        assert_eq!(
-            got,
-            vec![("reason_code", "does not apply to withdraw".to_owned())]
-        );
+        assert_eq!(got, vec![("reason_code", "does not apply to withdraw".to_owned())]);
 
         let mut accept = TransitionRequest::new(A::Accept);
         accept.reason = Some("".into());
@@ -811,27 +757,18 @@ mod tests {
         let mut complete = valid_request(A::Complete);
         complete.reason = Some("why".into());
         let got = fields(decide(S::InCare, &complete, &[P::ReceivingIntake]));
-        assert_eq!(
-            got,
-            vec![("reason", "does not apply to complete".to_owned())]
-        );
+        assert_eq!(got, vec![("reason", "does not apply to complete".to_owned())]);
     }
 
     #[test]
     fn withdraw_needs_reason_even_for_the_system() {
         let r = TransitionRequest::new(A::Withdraw);
         let got = fields(decide(S::Submitted, &r, &[P::System]));
-        assert_eq!(
-            got.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
-            vec!["reason"]
-        );
+        assert_eq!(got.iter().map(|(f, _)| *f).collect::<Vec<_>>(), vec!["reason"]);
         let mut r = r;
         r.reason = Some(" ".into());
         let got = fields(decide(S::Submitted, &r, &[P::System]));
-        assert_eq!(
-            got.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
-            vec!["reason"]
-        );
+        assert_eq!(got.iter().map(|(f, _)| *f).collect::<Vec<_>>(), vec!["reason"]);
     }
 
     #[test]
@@ -845,10 +782,7 @@ mod tests {
         let mut r = valid_request(A::Complete);
         r.outcome = Some(String::new());
         let got = fields(decide(S::InCare, &r, &[P::ReceivingIntake]));
-        assert_eq!(
-            got.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
-            vec!["outcome"]
-        );
+        assert_eq!(got.iter().map(|(f, _)| *f).collect::<Vec<_>>(), vec!["outcome"]);
     }
 
     #[test]
@@ -876,28 +810,17 @@ mod tests {
 
     #[test]
     fn refusal_messages_name_the_problem() {
-        let refusal = decide(
-            S::Completed,
-            &valid_request(A::Accept),
-            &[P::ReceivingIntake],
-        )
-        .unwrap_err()
-        .to_string();
+        let refusal = decide(S::Completed, &valid_request(A::Accept), &[P::ReceivingIntake])
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             refusal,
             "cannot accept a referral that is completed as this caller; allowed: none"
         );
-        let refusal = decide(
-            S::Submitted,
-            &valid_request(A::Submit),
-            &[P::ReceivingIntake],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            refusal.ends_with("allowed: acknowledge, accept, decline"),
-            "{refusal}"
-        );
+        let refusal = decide(S::Submitted, &valid_request(A::Submit), &[P::ReceivingIntake])
+            .unwrap_err()
+            .to_string();
+        assert!(refusal.ends_with("allowed: acknowledge, accept, decline"), "{refusal}");
     }
 
     // --- submit guards ---------------------------------------------------
@@ -987,13 +910,7 @@ mod tests {
                 },
                 G::NoReferralConsent,
             ),
-            (
-                SubmitFacts {
-                    is_minor: true,
-                    ..base
-                },
-                G::ReceiverDoesNotAcceptMinors,
-            ),
+            (SubmitFacts { is_minor: true, ..base }, G::ReceiverDoesNotAcceptMinors),
             (
                 SubmitFacts {
                     requested_services: &unoffered,
@@ -1186,14 +1103,10 @@ mod tests {
             }
         }
         for terminal in ["completed", "declined", "withdrawn"] {
-            assert!(
-                m.contains(&format!("    {terminal} --> [*]\n")),
-                "{terminal}"
-            );
+            assert!(m.contains(&format!("    {terminal} --> [*]\n")), "{terminal}");
         }
         // One line per edge, the entry and the three exits, nothing else.
-        let distinct_edges: std::collections::BTreeSet<(S, A)> =
-            EXPECTED.iter().map(|(f, a, _, _)| (*f, *a)).collect();
+        let distinct_edges: std::collections::BTreeSet<(S, A)> = EXPECTED.iter().map(|(f, a, _, _)| (*f, *a)).collect();
         assert_eq!(m.lines().count(), 1 + 1 + distinct_edges.len() + 3);
         assert_eq!(m, mermaid());
         assert!(m.contains("    draft --> withdrawn : withdraw by sending_caseworker or system\n"));

@@ -271,10 +271,7 @@ mod tests {
                 .collect();
             assert_eq!(allowed_actions(state), expected_allowed, "{state}");
             for action in ALL_ACTIONS {
-                let want = match EXPECTED
-                    .iter()
-                    .find(|(f, a, _)| *f == state && *a == action)
-                {
+                let want = match EXPECTED.iter().find(|(f, a, _)| *f == state && *a == action) {
                     Some((_, _, to)) => {
                         ok += 1;
                         Ok(*to)
@@ -285,11 +282,7 @@ mod tests {
                         allowed: expected_allowed.clone(),
                     }),
                 };
-                assert_eq!(
-                    decide(state, &valid_request(action), true),
-                    want,
-                    "{state}/{action}"
-                );
+                assert_eq!(decide(state, &valid_request(action), true), want, "{state}/{action}");
             }
         }
         assert_eq!(ok, 4);
@@ -321,26 +314,14 @@ mod tests {
                 ThreeWayGuard::NoPoliceContactConsent
             ]))
         );
-        assert_eq!(
-            decide(S::Offered, &valid_request(A::Schedule), true),
-            Ok(S::Scheduled)
-        );
+        assert_eq!(decide(S::Offered, &valid_request(A::Schedule), true), Ok(S::Scheduled));
     }
 
     #[test]
     fn only_scheduling_is_guarded() {
-        assert_eq!(
-            decide(S::Offered, &valid_request(A::Decline), false),
-            Ok(S::Declined)
-        );
-        assert_eq!(
-            decide(S::Scheduled, &valid_request(A::Hold), false),
-            Ok(S::Held)
-        );
-        assert_eq!(
-            decide(S::Held, &valid_request(A::Evaluate), false),
-            Ok(S::Evaluated)
-        );
+        assert_eq!(decide(S::Offered, &valid_request(A::Decline), false), Ok(S::Declined));
+        assert_eq!(decide(S::Scheduled, &valid_request(A::Hold), false), Ok(S::Held));
+        assert_eq!(decide(S::Held, &valid_request(A::Evaluate), false), Ok(S::Evaluated));
     }
 
     #[test]
@@ -358,10 +339,7 @@ mod tests {
             Err(ThreeWayRefusal::GuardFailed(_))
         ));
         // With consent, the stray field is reported.
-        assert_eq!(
-            problem_fields(decide(S::Offered, &r, true)),
-            vec!["care_evaluation"]
-        );
+        assert_eq!(problem_fields(decide(S::Offered, &r, true)), vec!["care_evaluation"]);
     }
 
     #[test]
@@ -369,11 +347,7 @@ mod tests {
         let none = ThreeWayRequest::new(A::Evaluate);
         assert_eq!(
             problem_fields(decide(S::Held, &none, true)),
-            vec![
-                "care_evaluation",
-                "police_evaluation",
-                "reporting_intention"
-            ]
+            vec!["care_evaluation", "police_evaluation", "reporting_intention"]
         );
         let mut blank = valid_request(A::Evaluate);
         blank.police_evaluation = Some("   ".into());
@@ -418,38 +392,22 @@ mod tests {
     #[test]
     fn enum_text_round_trips() {
         for v in ThreeWayState::ALL {
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
             assert_eq!(v.as_str().parse(), Ok(v));
         }
         for v in ThreeWayAction::ALL {
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
             assert_eq!(v.as_str().parse(), Ok(v));
         }
         for v in ReportingIntention::ALL {
-            assert_eq!(
-                serde_json::to_string(&v).unwrap(),
-                format!("\"{}\"", v.as_str())
-            );
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
             assert_eq!(v.as_str().parse(), Ok(v));
         }
         assert_eq!(
             ThreeWayGuard::NoPoliceContactConsent.as_str(),
             "no_police_contact_consent"
         );
-        assert!(
-            ThreeWayGuard::NoPoliceContactConsent
-                .description()
-                .ends_with('.')
-        );
-        assert_eq!(
-            ReportingIntention::WillNotReport.as_str(),
-            "will_not_report"
-        );
+        assert!(ThreeWayGuard::NoPoliceContactConsent.description().ends_with('.'));
+        assert_eq!(ReportingIntention::WillNotReport.as_str(), "will_not_report");
     }
 }

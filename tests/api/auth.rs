@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::api_test;
 use crate::helpers::{
-    Backend, TEST_HS256_SECRET, TEST_RSA_KID, TestApp, claims, expect_problem, fixture, now_unix,
-    sign_hs256, sign_rs256, spawn_app_with, spawn_postgres_app,
+    Backend, TEST_HS256_SECRET, TEST_RSA_KID, TestApp, claims, expect_problem, fixture, now_unix, sign_hs256,
+    sign_rs256, spawn_app_with, spawn_postgres_app,
 };
 
 const ORGS: &str = "/api/v1/organisations";
@@ -43,11 +43,7 @@ async fn valid_tokens_open_the_api(app: TestApp) {
     );
     assert_eq!(status_with(&app, Some(&hs)).await.0, 200);
     // Without kid, the only HS256 key is used.
-    let hs_no_kid = sign_hs256(
-        &claims("alice", "fier", &["caseworker"]),
-        TEST_HS256_SECRET,
-        None,
-    );
+    let hs_no_kid = sign_hs256(&claims("alice", "fier", &["caseworker"]), TEST_HS256_SECRET, None);
     assert_eq!(status_with(&app, Some(&hs_no_kid)).await.0, 200);
     let rs = sign_rs256(
         &claims("bob", "csg", &["intake"]),
@@ -74,15 +70,9 @@ async fn every_forged_or_expired_token_is_401(app: TestApp) {
         ("two parts", Some("eyJhbGciOiJIUzI1NiJ9.e30".into())),
     ];
     let none_header = json!({"alg": "none", "typ": "JWT"});
-    cases.push((
-        "alg none",
-        Some(format!("{}.{}.", b64(&none_header), b64(&good))),
-    ));
+    cases.push(("alg none", Some(format!("{}.{}.", b64(&none_header), b64(&good)))));
     let none_upper = json!({"alg": "None", "typ": "JWT", "kid": "nrm-hs256"});
-    cases.push((
-        "alg None",
-        Some(format!("{}.{}.", b64(&none_upper), b64(&good))),
-    ));
+    cases.push(("alg None", Some(format!("{}.{}.", b64(&none_upper), b64(&good)))));
     cases.push((
         "wrong secret",
         Some(sign_hs256(
@@ -93,11 +83,7 @@ async fn every_forged_or_expired_token_is_401(app: TestApp) {
     ));
     cases.push((
         "wrong rsa key",
-        Some(sign_rs256(
-            &good,
-            "other_rsa_private.pem",
-            Some(TEST_RSA_KID),
-        )),
+        Some(sign_rs256(&good, "other_rsa_private.pem", Some(TEST_RSA_KID))),
     ));
     // The classic key confusion: HS256 with the RSA public key as the HMAC secret.
     let public_pem = std::fs::read_to_string(fixture("rsa_public.pem")).unwrap();
@@ -141,20 +127,12 @@ async fn every_forged_or_expired_token_is_401(app: TestApp) {
     ));
     cases.push((
         "unknown kid",
-        Some(sign_hs256(
-            &good,
-            TEST_HS256_SECRET,
-            Some("kid-nobody-knows"),
-        )),
+        Some(sign_hs256(&good, TEST_HS256_SECRET, Some("kid-nobody-knows"))),
     ));
     let unknown_org = claims("alice", "not-an-organisation", &["caseworker"]);
     cases.push((
         "unknown org",
-        Some(sign_hs256(
-            &unknown_org,
-            TEST_HS256_SECRET,
-            Some("nrm-hs256"),
-        )),
+        Some(sign_hs256(&unknown_org, TEST_HS256_SECRET, Some("nrm-hs256"))),
     ));
     let mut no_exp = good.clone();
     no_exp.as_object_mut().unwrap().remove("exp");
@@ -230,12 +208,9 @@ async fn jwks_file_is_reread_on_unknown_kid(backend: Backend, refresh_min_second
     };
     let c = claims("idp-user", "csg", &["intake"]);
     assert_eq!(
-        status_with(
-            &app,
-            Some(&sign_rs256(&c, "rsa_private.pem", Some("idp-a")))
-        )
-        .await
-        .0,
+        status_with(&app, Some(&sign_rs256(&c, "rsa_private.pem", Some("idp-a"))))
+            .await
+            .0,
         200
     );
     let token_b = sign_rs256(&c, "other_rsa_private.pem", Some("idp-b"));
@@ -321,19 +296,12 @@ async fn jwks_url_is_fetched_and_rate_limited(backend: Backend) {
             None => return,
         },
     };
-    assert_eq!(
-        fetches.load(Ordering::SeqCst),
-        1,
-        "fetched once at start-up"
-    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "fetched once at start-up");
     let c = claims("idp-user", "csg", &["intake"]);
     assert_eq!(
-        status_with(
-            &app,
-            Some(&sign_rs256(&c, "rsa_private.pem", Some("idp-a")))
-        )
-        .await
-        .0,
+        status_with(&app, Some(&sign_rs256(&c, "rsa_private.pem", Some("idp-a"))))
+            .await
+            .0,
         200
     );
     for _ in 0..5 {

@@ -37,26 +37,14 @@ async fn minted_tokens_open_the_api(app: TestApp) {
         ])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
     let response = app.get("/api/v1/organisations", &token).await;
     assert_eq!(response.status(), 200);
 
     // Signed with the development secret instead: refused by an app with a real secret.
     let output = nrm()
-        .args([
-            "token",
-            "--sub",
-            "alice",
-            "--org",
-            "fier",
-            "--role",
-            "caseworker",
-        ])
+        .args(["token", "--sub", "alice", "--org", "fier", "--role", "caseworker"])
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -74,9 +62,7 @@ fn token_refuses_unknown_role_org_and_ttl() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role `wizard`"));
     let out = nrm()
-        .args([
-            "token", "--sub", "a", "--org", "atlantis", "--role", "intake",
-        ])
+        .args(["token", "--sub", "a", "--org", "atlantis", "--role", "intake"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -142,23 +128,11 @@ fn migrate_creates_the_sqlite_file_and_folder() {
         .arg(format!("sqlite://{}", file.display()))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(file.exists());
     // Idempotent.
-    let out = nrm()
-        .env("DATABASE_URL", &file)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = nrm().env("DATABASE_URL", &file).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -166,13 +140,8 @@ fn migrate_creates_the_sqlite_file_and_folder() {
 fn bad_registry_or_config_stops_with_file_and_line() {
     let dir = std::env::temp_dir().join(format!("nrm-reg-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let shipped =
-        std::fs::read_to_string(manifest_dir().join("config/organisations.toml")).unwrap();
-    let broken = shipped.replacen(
-        "services = [\"online_chat\", ",
-        "services = [\"teleportation\", ",
-        1,
-    );
+    let shipped = std::fs::read_to_string(manifest_dir().join("config/organisations.toml")).unwrap();
+    let broken = shipped.replacen("services = [\"online_chat\", ", "services = [\"teleportation\", ", 1);
     let registry = dir.join("organisations.toml");
     std::fs::write(&registry, broken).unwrap();
     let out = nrm()
@@ -190,12 +159,7 @@ fn bad_registry_or_config_stops_with_file_and_line() {
     // An unknown key in a --config file is refused, naming it.
     let config = dir.join("extra.toml");
     std::fs::write(&config, "[server]\nbnid = \"x\"\n").unwrap();
-    let out = nrm()
-        .args(["--config"])
-        .arg(&config)
-        .arg("openapi")
-        .output()
-        .unwrap();
+    let out = nrm().args(["--config"]).arg(&config).arg("openapi").output().unwrap();
     assert!(out.status.success(), "openapi needs no config");
     let out = nrm()
         .args(["--config"])

@@ -22,11 +22,7 @@ api_test!(unknown_routes_and_methods_are_problem_json);
 
 /// Every route × method × body shape: the answer is below 500 and errors are problem+json.
 pub async fn assert_garbage_is_refused(app: &TestApp, paths: &[&str]) {
-    let token = app.token(
-        "cw",
-        "fier",
-        &["caseworker", "intake", "coordinator", "admin"],
-    );
+    let token = app.token("cw", "fier", &["caseworker", "intake", "coordinator", "admin"]);
     let long = "x".repeat(5000);
     let bodies: Vec<(&str, Vec<u8>)> = vec![
         ("application/json", b"{".to_vec()),
@@ -59,18 +55,14 @@ pub async fn assert_garbage_is_refused(app: &TestApp, paths: &[&str]) {
                         .await
                         .unwrap();
                     let status = response.status().as_u16();
-                    assert!(
-                        status < 500,
-                        "{method} {variant} ({content_type}) answered {status}"
-                    );
+                    assert!(status < 500, "{method} {variant} ({content_type}) answered {status}");
                     if status >= 400 {
                         let ct = response
                             .headers()
                             .get("content-type")
                             .map(|v| v.to_str().unwrap_or("").to_string());
                         assert!(
-                            ct.as_deref()
-                                .is_some_and(|c| c.starts_with("application/problem+json")),
+                            ct.as_deref().is_some_and(|c| c.starts_with("application/problem+json")),
                             "{method} {variant}: {status} without problem+json ({ct:?})"
                         );
                     }
@@ -83,11 +75,7 @@ pub async fn assert_garbage_is_refused(app: &TestApp, paths: &[&str]) {
 async fn garbage_on_every_route(app: TestApp) {
     assert_garbage_is_refused(
         &app,
-        &[
-            "/api/v1/organisations",
-            "/api/v1/organisations/fier",
-            "/health/live",
-        ],
+        &["/api/v1/organisations", "/api/v1/organisations/fier", "/health/live"],
     )
     .await;
 }

@@ -2,19 +2,9 @@ use crate::api_test;
 use crate::helpers::TestApp;
 
 async fn live_and_ready_without_token(app: TestApp) {
-    let live = app
-        .client
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
+    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
     assert_eq!(live.status(), 200);
-    let ready = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     let expected = match app.backend {
@@ -43,10 +33,7 @@ async fn request_id_is_echoed_or_made(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_ne!(id, "a b\tc");
     assert!(uuid::Uuid::parse_str(&id).is_ok());
 }

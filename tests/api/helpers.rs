@@ -50,6 +50,27 @@ macro_rules! api_test {
     };
 }
 
+/// For tests that build their own app(s): `async fn name(backend: Backend)` runs as
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_enabled() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            }
+        }
+    };
+}
+
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -59,8 +80,7 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub fn pg_base_url() -> String {
-    std::env::var("NRM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("NRM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// Whether PostgreSQL tests should run. Panics with instructions when it is unreachable.
@@ -70,9 +90,7 @@ pub fn postgres_enabled() -> bool {
         .unwrap_or(false);
     if skip {
         if std::env::var("CI").is_ok() {
-            panic!(
-                "NRM_TEST_SKIP_POSTGRES is not honoured in CI: every API test runs on PostgreSQL too"
-            );
+            panic!("NRM_TEST_SKIP_POSTGRES is not honoured in CI: every API test runs on PostgreSQL too");
         }
         eprintln!("NRM_TEST_SKIP_POSTGRES=1: PostgreSQL test NOT run (explicit opt-out)");
         return false;
@@ -124,19 +142,13 @@ fn template_database() -> String {
                     .load(&mut admin)
                     .expect("list templates");
                 for db in old {
-                    let _ = admin
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
                 }
                 admin
                     .batch_execute(&format!("CREATE DATABASE \"{name}\""))
                     .expect("create template");
-                let db = nrm::db::Db::open(
-                    &format!("{}/{name}", pg_base_url()),
-                    1,
-                    Duration::from_secs(10),
-                    1000,
-                )
-                .expect("open template");
+                let db = nrm::db::Db::open(&format!("{}/{name}", pg_base_url()), 1, Duration::from_secs(10), 1000)
+                    .expect("open template");
                 db.migrate().expect("migrate template");
             }
             admin
@@ -182,11 +194,8 @@ impl Drop for DatabaseGuard {
                 let _ = std::fs::remove_dir_all(dir);
             }
             DatabaseGuard::Postgres(name) => {
-                if let Ok(mut admin) =
-                    PgConnection::establish(&format!("{}/postgres", pg_base_url()))
-                {
-                    let _ = admin
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base_url())) {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
                 }
             }
         }
@@ -208,14 +217,9 @@ pub fn fresh_database(backend: Backend) -> (String, DatabaseGuard) {
             let name = format!("nrm_test_{unique}");
             let mut admin = admin_connection();
             admin
-                .batch_execute(&format!(
-                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-                ))
+                .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
                 .expect("create test database");
-            (
-                format!("{}/{name}", pg_base_url()),
-                DatabaseGuard::Postgres(name),
-            )
+            (format!("{}/{name}", pg_base_url()), DatabaseGuard::Postgres(name))
         }
     }
 }
@@ -240,12 +244,14 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 pub struct TestApp {
     pub backend: Backend,
+    /// The app's clock: starts at the real time; tests move it.
+    pub clock: nrm::clock::ManualClock,
     pub address: String,
     pub port: u16,
     pub client: reqwest::Client,
     pub settings: Settings,
     pub database_url: String,
-    _guard: DatabaseGuard,
+    _guard: Option<DatabaseGuard>,
 }
 
 fn init_once() {
@@ -276,15 +282,31 @@ pub async fn spawn_postgres_app(adjust: impl FnOnce(&mut Settings)) -> Option<Te
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     init_once();
     let (database_url, guard) = fresh_database(backend);
+    start(backend, database_url, Some(guard), adjust).await
+}
+
+/// A second instance on the database of an app that is already running.
+pub async fn spawn_app_on(other: &TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    start(other.backend, other.database_url.clone(), None, adjust).await
+}
+
+async fn start(
+    backend: Backend,
+    database_url: String,
+    guard: Option<DatabaseGuard>,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(&database_url);
     adjust(&mut settings);
-    let app = Application::build(settings.clone())
+    let clock = nrm::clock::ManualClock::new(chrono::Utc::now());
+    let app = Application::build_with_clock(settings.clone(), std::sync::Arc::new(clock.clone()))
         .await
         .expect("application builds");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         backend,
+        clock,
         address: format!("http://127.0.0.1:{port}"),
         port,
         client: reqwest::Client::builder()
@@ -297,11 +319,27 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     }
 }
 
+/// Delivery through the test SMTP sink on `port`, polled every 50 ms.
+pub fn with_smtp(settings: &mut Settings, port: u16) {
+    settings.smtp.host = "127.0.0.1".into();
+    settings.smtp.port = port;
+    settings.smtp.tls = nrm::config::SmtpTls::None;
+    settings.smtp.timeout = "2s".into();
+    settings.notifications.poll_interval = "50ms".into();
+    settings.notifications.deadline_check_interval = "50ms".into();
+    settings.notifications.public_base_url = "https://nrm.test.example".into();
+}
+
+/// Runs a test body on SQLite and, unless explicitly opted out, on PostgreSQL.
+pub async fn on(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    match backend {
+        Backend::Sqlite => Some(spawn_app_with(backend, adjust).await),
+        Backend::Postgres => spawn_postgres_app(adjust).await,
+    }
+}
+
 pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
 }
 
 /// Standard claims for a user of `org` with `roles`, valid for an hour.
@@ -328,22 +366,18 @@ pub fn sign_rs256(claims: &Value, private_pem_fixture: &str, kid: Option<&str>) 
     let pem = std::fs::read(fixture(private_pem_fixture)).expect("fixture");
     let mut header = Header::new(Algorithm::RS256);
     header.kid = kid.map(str::to_string);
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &EncodingKey::from_rsa_pem(&pem).expect("rsa key"),
-    )
-    .expect("sign")
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(&pem).expect("rsa key")).expect("sign")
 }
 
 impl TestApp {
     /// A valid token for a user of `org` with `roles`.
     pub fn token(&self, sub: &str, org: &str, roles: &[&str]) -> String {
-        sign_hs256(
-            &claims(sub, org, roles),
-            TEST_HS256_SECRET,
-            Some("nrm-hs256"),
-        )
+        sign_hs256(&claims(sub, org, roles), TEST_HS256_SECRET, Some("nrm-hs256"))
+    }
+
+    /// A connection to the test's database, for checks and tampering behind the API's back.
+    pub fn db(&self) -> nrm::db::Db {
+        nrm::startup::open_database(&self.settings).expect("open database")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -390,4 +424,136 @@ pub async fn expect_problem(response: reqwest::Response, status: u16) -> Value {
     }
     assert_eq!(body["status"], status);
     body
+}
+
+// ---------------------------------------------------------------------------
+// Domain helpers: the steps of a handover, through HTTP.
+// ---------------------------------------------------------------------------
+
+/// A realistic adult case after an anonymous chat.
+pub fn adult_case() -> Value {
+    json!({
+        "reporter_role": "victim",
+        "contact_channel": "chat",
+        "contact_date": "2024-03-14",
+        "exploitation_forms": ["sexual"],
+        "age_at_contact": 24,
+        "gender": "female",
+        "nationality": "RO",
+        "region": "amsterdam",
+        "language": "ro",
+        "pseudonym": "zonnebloem88"
+    })
+}
+
+pub struct Actors {
+    pub fier_caseworker: String,
+    pub fier_intake: String,
+    pub csg_intake: String,
+    pub csg_caseworker: String,
+    pub shn_intake: String,
+    pub comensha_coordinator: String,
+    pub comensha_intake: String,
+    pub police_officer: String,
+    pub offlimits_intake: String,
+}
+
+impl TestApp {
+    pub fn actors(&self) -> Actors {
+        Actors {
+            fier_caseworker: self.token("cw-anna", "fier", &["caseworker"]),
+            fier_intake: self.token("intake-bas", "fier", &["intake"]),
+            csg_intake: self.token("intake-carla", "csg", &["intake"]),
+            csg_caseworker: self.token("cw-dirk", "csg", &["caseworker"]),
+            shn_intake: self.token("intake-eva", "slachtofferhulp", &["intake"]),
+            comensha_coordinator: self.token("coord-femke", "comensha", &["coordinator"]),
+            comensha_intake: self.token("intake-gijs", "comensha", &["intake"]),
+            police_officer: self.token("rechercheur-hans", "police", &["intake"]),
+            offlimits_intake: self.token("intake-ilse", "offlimits", &["intake"]),
+        }
+    }
+
+    /// Creates a case and returns its body (asserting 201).
+    pub async fn create_case(&self, token: &str, body: &Value) -> Value {
+        let response = self.post_json("/api/v1/cases", token, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 201, "create case: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    pub async fn post_ok(&self, path: &str, token: &str, body: &Value, expected: u16) -> Value {
+        let response = self.post_json(path, token, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, expected, "POST {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub async fn reasonable_grounds(&self, token: &str, case_id: &str) -> Value {
+        self.post_ok(
+            &format!("/api/v1/cases/{case_id}/identification"),
+            token,
+            &json!({"decision": "reasonable_grounds", "basis": "Signalen: controle door derden, schulden"}),
+            200,
+        )
+        .await
+    }
+
+    pub async fn consent(&self, token: &str, case_id: &str, scope: &str, org: &str) -> Value {
+        self.post_ok(
+            &format!("/api/v1/cases/{case_id}/consents"),
+            token,
+            &json!({"scope": scope, "organisation": org, "given_by": "victim", "method": "chat", "information_language": "ro"}),
+            201,
+        )
+        .await
+    }
+
+    pub async fn draft_referral(&self, token: &str, case_id: &str, to: &str, services: &[&str]) -> Value {
+        self.post_ok(
+            &format!("/api/v1/cases/{case_id}/referrals"),
+            token,
+            &json!({"to_organisation": to, "services": services, "urgency": "urgent", "note": "Graag contact via chat"}),
+            201,
+        )
+        .await
+    }
+
+    /// Posts a transition with `If-Match: "<version>"`; returns status and body.
+    pub async fn transition(&self, token: &str, referral: &Value, body: Value) -> (u16, Value) {
+        let id = referral["id"].as_str().expect("id");
+        let version = referral["version"].as_i64().expect("version");
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/referrals/{id}/transitions")))
+            .bearer_auth(token)
+            .header("If-Match", format!("\"{version}\""))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A transition that must succeed; returns the new referral.
+    pub async fn step(&self, token: &str, referral: &Value, body: Value) -> Value {
+        let (status, result) = self.transition(token, referral, body.clone()).await;
+        assert_eq!(status, 200, "transition {body}: {result}");
+        result
+    }
+
+    /// A case of Fier with reasonable grounds and referral consent for `to`, and a
+    /// submitted referral to it.
+    pub async fn submitted_referral(&self, to: &str, services: &[&str]) -> (Value, Value) {
+        let a = self.actors();
+        let case = self.create_case(&a.fier_caseworker, &adult_case()).await;
+        let id = case["id"].as_str().expect("id").to_string();
+        self.reasonable_grounds(&a.fier_caseworker, &id).await;
+        self.consent(&a.fier_caseworker, &id, "referral", to).await;
+        let draft = self.draft_referral(&a.fier_caseworker, &id, to, services).await;
+        let submitted = self.step(&a.fier_caseworker, &draft, json!({"action": "submit"})).await;
+        (case, submitted)
+    }
 }

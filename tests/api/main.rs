@@ -5,9 +5,17 @@
 mod helpers;
 
 mod auth;
+mod cases;
 mod cli;
+mod docs;
 mod errors;
 mod health;
 mod migrations;
+mod notifications;
 mod openapi;
 mod organisations;
+mod oversight;
+mod referrals;
+mod routing;
+mod smtp;
+mod three_way;

@@ -11,12 +11,7 @@ async fn every_migration_reverts_and_reapplies(app: TestApp) {
     assert!(reverted >= 1);
     assert!(!nrm::db::migrations_complete(&mut conn).unwrap());
     // Readiness notices pending migrations.
-    let ready = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let applied = nrm::db::run_migrations(&mut conn).unwrap();
     assert_eq!(applied.len(), reverted);

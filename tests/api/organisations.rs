@@ -39,9 +39,7 @@ api_test!(any_authenticated_user_lists_the_registry);
 
 async fn one_organisation_by_slug(app: TestApp) {
     let token = app.token("cw", "fier", &["caseworker"]);
-    let response = app
-        .get("/api/v1/organisations/zorgcoordinatie-utrecht", &token)
-        .await;
+    let response = app.get("/api/v1/organisations/zorgcoordinatie-utrecht", &token).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["regions"], serde_json::json!(["utrecht"]));
@@ -54,12 +52,7 @@ async fn one_organisation_by_slug(app: TestApp) {
             .any(|s| s == "care_coordination")
     );
 
-    expect_problem(
-        app.get("/api/v1/organisations/does-not-exist", &token)
-            .await,
-        404,
-    )
-    .await;
+    expect_problem(app.get("/api/v1/organisations/does-not-exist", &token).await, 404).await;
     expect_problem(app.get("/api/v1/organisations/%00%ff", &token).await, 404).await;
 }
 api_test!(one_organisation_by_slug);
@@ -82,20 +75,11 @@ async fn registry_sync_is_idempotent(app: TestApp) {
         1
     );
     let token = app.token("cw", "fier", &["caseworker"]);
-    expect_problem(
-        app.get("/api/v1/organisations/offlimits", &token).await,
-        404,
-    )
-    .await;
+    expect_problem(app.get("/api/v1/organisations/offlimits", &token).await, 404).await;
     assert_eq!(
         nrm::db::organisations::sync_registry(&mut conn, &registry, now).unwrap(),
         1
     );
-    assert_eq!(
-        app.get("/api/v1/organisations/offlimits", &token)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.get("/api/v1/organisations/offlimits", &token).await.status(), 200);
 }
 api_test!(registry_sync_is_idempotent);

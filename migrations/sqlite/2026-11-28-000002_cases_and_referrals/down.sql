@@ -1,0 +1,10 @@
+DROP TABLE idempotency_keys;
+DROP TABLE anonymous_notifications;
+DROP TABLE three_way_conversations;
+DROP TABLE referral_history;
+DROP TABLE referrals;
+DROP TABLE legal_bases;
+DROP TABLE consents;
+DROP TABLE identification_decisions;
+DROP TABLE case_identifying_details;
+DROP TABLE cases;

@@ -1,0 +1,294 @@
+//! What several handlers share: request context, paging, ETags, idempotency keys, and who
+//! may see a case.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Actor, Role};
+use crate::db::cases::CaseRow;
+use crate::db::referrals::{self as referral_rows, IdempotencyRow, ReferralRow};
+use crate::db::{AnyConnection, Id, Instant};
+use crate::domain::consent::ConsentScope;
+use crate::domain::organisation::Registry;
+use crate::domain::referral::ReferralState;
+use crate::error::ApiError;
+
+/// Parses an id from a path segment; anything else is simply not found.
+pub fn parse_id(text: &str) -> Result<Id, ApiError> {
+    uuid::Uuid::parse_str(text).map(Id).map_err(|_| ApiError::NotFound)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size (default and maximum from `cases.page_size_*`).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page size and keyset cursor, checked.
+pub struct Page {
+    pub limit: i64,
+    pub before: Option<Id>,
+}
+
+impl Page {
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>, default: i64, max: i64) -> Result<Self, ApiError> {
+        let limit = limit.unwrap_or(default);
+        if !(1..=max).contains(&limit) {
+            return Err(ApiError::field("limit", format!("must be between 1 and {max}")));
+        }
+        let before =
+            match cursor {
+                None | Some("") => None,
+                Some(text) => Some(Id(uuid::Uuid::parse_str(text)
+                    .map_err(|_| ApiError::field("cursor", "is not a cursor from this API"))?)),
+            };
+        Ok(Self { limit, before })
+    }
+
+    /// Asks the database for one row more than a page, to know whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Cuts the extra row off and returns the cursor of the next page, if any.
+    pub fn finish<T>(&self, mut rows: Vec<T>, id_of: impl Fn(&T) -> Id) -> (Vec<T>, Option<String>) {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next = if more {
+            rows.last().map(|r| id_of(r).0.to_string())
+        } else {
+            None
+        };
+        (rows, next)
+    }
+}
+
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version an `If-Match` header names: 428 when absent, 412 when it cannot match.
+pub fn required_if_match(req: &HttpRequest) -> Result<i64, ApiError> {
+    let value = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
+    parse_if_match(value.to_str().map_err(|_| ApiError::PreconditionFailed)?)
+}
+
+/// An optional `If-Match`: `None` when absent.
+pub fn optional_if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    match req.headers().get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(value) => parse_if_match(value.to_str().map_err(|_| ApiError::PreconditionFailed)?).map(Some),
+    }
+}
+
+fn parse_if_match(text: &str) -> Result<i64, ApiError> {
+    let text = text.trim();
+    // `*` would match any version and defeat the point of the check: a handover step must
+    // name the version the person saw.
+    if text == "*" {
+        return Err(ApiError::PreconditionRequired);
+    }
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    text.trim_matches('"')
+        .parse::<i64>()
+        .map_err(|_| ApiError::PreconditionFailed)
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("Idempotency-Key") {
+        None => Ok(None),
+        Some(value) => {
+            let text = value.to_str().unwrap_or("");
+            if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::BadRequest(
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+                ));
+            }
+            Ok(Some(text.to_string()))
+        }
+    }
+}
+
+/// A request fingerprint for idempotency: the route and the body in canonical form
+/// (serde_json sorts object keys), hashed so no body is stored.
+pub fn request_hash(route: &str, body: &serde_json::Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update([0]);
+    hasher.update(body.to_string().as_bytes());
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One creating request's idempotency context.
+pub struct Idempotency {
+    pub key: Option<String>,
+    pub route: String,
+    pub hash: String,
+}
+
+impl Idempotency {
+    pub fn new(req: &HttpRequest, route: &str, body: &serde_json::Value) -> Result<Self, ApiError> {
+        Ok(Self {
+            key: idempotency_key(req)?,
+            route: route.to_string(),
+            hash: request_hash(route, body),
+        })
+    }
+
+    /// Inside the creating transaction: the id created by an earlier identical request, if any.
+    /// The same key with another request is a 422.
+    pub fn replay(&self, conn: &mut AnyConnection, actor: &Actor) -> Result<Option<Id>, ApiError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        match referral_rows::find_idempotency(conn, &actor.org, &actor.sub, key)? {
+            None => Ok(None),
+            Some(row) if row.route == self.route && row.request_hash == self.hash => Ok(Some(row.resource_id)),
+            Some(_) => Err(ApiError::field(
+                "Idempotency-Key",
+                "was already used for a different request; use a new key for a new request",
+            )),
+        }
+    }
+
+    /// Inside the same transaction, after creating: remember what the key created.
+    pub fn remember(&self, conn: &mut AnyConnection, actor: &Actor, id: Id, now: Instant) -> Result<(), ApiError> {
+        let Some(key) = &self.key else { return Ok(()) };
+        let row = IdempotencyRow {
+            organisation: actor.org.clone(),
+            actor_sub: actor.sub.clone(),
+            key: key.clone(),
+            route: self.route.clone(),
+            request_hash: self.hash.clone(),
+            resource_id: id,
+            created_at: now,
+        };
+        referral_rows::insert_idempotency(conn, &row).map_err(|e| match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::Conflict {
+                    detail: "a request with this Idempotency-Key is being processed; retry it".into(),
+                    allowed_actions: None,
+                }
+            }
+            other => other.into(),
+        })
+    }
+}
+
+/// How the caller may see a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseAccess {
+    /// A caseworker or admin of the organisation that owns the case: everything.
+    Owner,
+    /// A coordinator of the national focal point: facts for identification and oversight,
+    /// never the pseudonym or identifying details.
+    FocalPoint,
+    /// Staff of an organisation holding a (non-draft) referral of the case: the minimum
+    /// case data; identifying details only when entitled.
+    Receiver,
+}
+
+pub fn is_focal_point_coordinator(actor: &Actor, registry: &Registry) -> bool {
+    actor.has(Role::Coordinator) && registry.focal_point().is_some_and(|fp| fp.slug == actor.org)
+}
+
+/// Decides what the caller sees of a case: 404 for other organisations, 403 for the
+/// owning organisation's staff without a case role.
+pub fn case_access(
+    actor: &Actor,
+    case: &CaseRow,
+    referrals: &[ReferralRow],
+    registry: &Registry,
+) -> Result<CaseAccess, ApiError> {
+    if actor.org == case.organisation && (actor.has(Role::Caseworker) || actor.has(Role::Admin)) {
+        return Ok(CaseAccess::Owner);
+    }
+    if is_focal_point_coordinator(actor, registry) {
+        return Ok(CaseAccess::FocalPoint);
+    }
+    let receives = referrals
+        .iter()
+        .any(|r| r.to_organisation == actor.org && r.state != ReferralState::Draft.as_str());
+    if receives && (actor.has(Role::Intake) || actor.has(Role::Caseworker)) {
+        return Ok(CaseAccess::Receiver);
+    }
+    if actor.org == case.organisation {
+        return Err(ApiError::forbidden_role(Role::Caseworker));
+    }
+    Err(ApiError::NotFound)
+}
+
+/// Whether a receiving organisation may see identifying details: it holds an accepted
+/// referral (accepted or in care) and a standing `data_sharing` consent names it.
+pub fn receiver_sees_identifying_details(
+    org: &str,
+    referrals: &[ReferralRow],
+    consents: &[crate::db::cases::ConsentRow],
+) -> bool {
+    let accepted = referrals.iter().any(|r| {
+        r.to_organisation == org
+            && (r.state == ReferralState::Accepted.as_str() || r.state == ReferralState::InCare.as_str())
+    });
+    let consent = consents
+        .iter()
+        .any(|c| c.organisation == org && c.scope == ConsentScope::DataSharing.as_str() && c.withdrawn_at.is_none());
+    accepted && consent
+}
+
+/// Loads a case and checks the caller may act on it as its owner (caseworker of the
+/// owning organisation). 404 when invisible, 403 when visible without the role.
+pub fn owned_case(conn: &mut AnyConnection, actor: &Actor, id: Id) -> Result<CaseRow, ApiError> {
+    let case = crate::db::cases::find(conn, id)?.ok_or(ApiError::NotFound)?;
+    if case.organisation != actor.org {
+        return Err(ApiError::NotFound);
+    }
+    actor.require(Role::Caseworker)?;
+    Ok(case)
+}
+
+/// Appends the audit entry of a change (or of a read of identifying details) in the
+/// caller's transaction. Call it last, after the change itself.
+#[allow(clippy::too_many_arguments)]
+pub fn audit(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    resource_type: &str,
+    resource_id: Id,
+    case_id: Option<Id>,
+    outcome: &str,
+    now: Instant,
+) -> Result<(), ApiError> {
+    let entry = crate::db::audit::NewAuditEntry {
+        actor_sub: actor.sub.clone(),
+        actor_org: actor.org.clone(),
+        actor_roles: actor.roles_text(),
+        action: action.to_string(),
+        resource_type: resource_type.to_string(),
+        resource_id: resource_id.0.to_string(),
+        case_id,
+        outcome: outcome.to_string(),
+    };
+    crate::db::audit::append(conn, &entry, now)?;
+    Ok(())
+}
+
+/// The actor the service itself acts as (consent withdrawal, deadlines, retention).
+pub fn system_actor(org: &str) -> Actor {
+    Actor {
+        sub: "system".into(),
+        org: org.to_string(),
+        roles: Vec::new(),
+    }
+}

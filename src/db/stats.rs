@@ -1,0 +1,467 @@
+//! Aggregates for oversight and statistics, computed by the database (GROUP BY and
+//! conditional sums), never by loading rows into the service.
+//!
+//! Portable SQL where it can be; where the backends differ (interval arithmetic), the query
+//! is written per backend.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Double, Nullable, Text};
+
+use super::schema::{anonymous_notifications, cases, referrals, three_way_conversations};
+use super::types::UtcTime;
+use super::{AnyConnection, Instant};
+use crate::domain::case::EU_MEMBER_STATES;
+use crate::domain::stats::{CaseCounts, ReferralCounts, ThreeWayCounts};
+
+/// `?` placeholders become `$1, $2, ...` for PostgreSQL.
+fn placeholders(sql: &str, postgres: bool) -> String {
+    if !postgres {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs the same query body on whichever backend the connection is.
+macro_rules! on_backend {
+    ($conn:expr, $postgres:ident, |$inner:ident| $body:expr) => {
+        match $conn {
+            AnyConnection::Postgresql($inner) => {
+                let $postgres = true;
+                $body
+            }
+            AnyConnection::Sqlite($inner) => {
+                let $postgres = false;
+                $body
+            }
+        }
+    };
+}
+
+fn other_eu_list() -> String {
+    EU_MEMBER_STATES
+        .iter()
+        .filter(|c| **c != "NL")
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(QueryableByName, Debug)]
+struct CaseCountsRow {
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = BigInt)]
+    victims: i64,
+    #[diesel(sql_type = BigInt)]
+    concerned_persons: i64,
+    #[diesel(sql_type = BigInt)]
+    professionals: i64,
+    #[diesel(sql_type = BigInt)]
+    sexual_only: i64,
+    #[diesel(sql_type = BigInt)]
+    criminal_only: i64,
+    #[diesel(sql_type = BigInt)]
+    labour_only: i64,
+    #[diesel(sql_type = BigInt)]
+    other_only: i64,
+    #[diesel(sql_type = BigInt)]
+    combination: i64,
+    #[diesel(sql_type = BigInt)]
+    age_known: i64,
+    #[diesel(sql_type = BigInt)]
+    age_minors: i64,
+    #[diesel(sql_type = BigInt)]
+    age_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    female: i64,
+    #[diesel(sql_type = BigInt)]
+    male: i64,
+    #[diesel(sql_type = BigInt)]
+    non_binary: i64,
+    #[diesel(sql_type = BigInt)]
+    gender_unknown: i64,
+    #[diesel(sql_type = BigInt)]
+    dutch: i64,
+    #[diesel(sql_type = BigInt)]
+    other_eu: i64,
+    #[diesel(sql_type = BigInt)]
+    nationality_unknown: i64,
+}
+
+fn u(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Every case-level count of the report, in one pass over the period's cases.
+pub fn case_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<CaseCounts> {
+    let sum = |condition: &str| format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS BIGINT)");
+    let known_victim_age = "reporter_role = 'victim' AND age_at_contact IS NOT NULL";
+    let sql = format!(
+        "SELECT COUNT(*) AS total, {victims} AS victims, {concerned} AS concerned_persons, {professionals} AS professionals, \
+         {sexual} AS sexual_only, {criminal} AS criminal_only, {labour} AS labour_only, {other} AS other_only, \
+         {combination} AS combination, {age_known} AS age_known, {age_minors} AS age_minors, \
+         CAST(COALESCE(SUM(CASE WHEN {known_victim_age} THEN age_at_contact ELSE 0 END), 0) AS BIGINT) AS age_sum, \
+         {female} AS female, {male} AS male, {non_binary} AS non_binary, {gender_unknown} AS gender_unknown, \
+         {dutch} AS dutch, {other_eu} AS other_eu, {nationality_unknown} AS nationality_unknown \
+         FROM (SELECT reporter_role, age_at_contact, gender, nationality, exploitation_sexual, exploitation_criminal, \
+                      exploitation_labour, exploitation_other, \
+                      (CASE WHEN exploitation_sexual THEN 1 ELSE 0 END + CASE WHEN exploitation_criminal THEN 1 ELSE 0 END \
+                       + CASE WHEN exploitation_labour THEN 1 ELSE 0 END + CASE WHEN exploitation_other THEN 1 ELSE 0 END) AS forms \
+               FROM cases WHERE contact_date >= ? AND contact_date <= ?) c",
+        victims = sum("reporter_role = 'victim'"),
+        concerned = sum("reporter_role = 'concerned_person'"),
+        professionals = sum("reporter_role = 'professional'"),
+        sexual = sum("forms = 1 AND exploitation_sexual"),
+        criminal = sum("forms = 1 AND exploitation_criminal"),
+        labour = sum("forms = 1 AND exploitation_labour"),
+        other = sum("forms = 1 AND exploitation_other"),
+        combination = sum("forms >= 2"),
+        age_known = sum(known_victim_age),
+        age_minors = sum(&format!("{known_victim_age} AND age_at_contact < 18")),
+        female = sum("gender = 'female'"),
+        male = sum("gender = 'male'"),
+        non_binary = sum("gender = 'non_binary'"),
+        gender_unknown = sum("gender IS NULL OR gender = 'unknown'"),
+        dutch = sum("nationality = 'NL'"),
+        other_eu = sum(&format!("nationality IN ({})", other_eu_list())),
+        nationality_unknown = sum("nationality IS NULL"),
+    );
+    let row: CaseCountsRow = on_backend!(conn, postgres, |inner| {
+        diesel::sql_query(placeholders(&sql, postgres))
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .get_result(inner)?
+    });
+    let anonymous: i64 = anonymous_notifications::table
+        .filter(anonymous_notifications::contact_date.ge(from))
+        .filter(anonymous_notifications::contact_date.le(to))
+        .count()
+        .get_result(conn)?;
+    let total = u(row.total);
+    Ok(CaseCounts {
+        total,
+        victims: u(row.victims),
+        concerned_persons: u(row.concerned_persons),
+        professionals: u(row.professionals),
+        sexual_only: u(row.sexual_only),
+        criminal_only: u(row.criminal_only),
+        labour_only: u(row.labour_only),
+        other_only: u(row.other_only),
+        combination: u(row.combination),
+        age_known: u(row.age_known),
+        age_minors: u(row.age_minors),
+        age_sum: u(row.age_sum),
+        female: u(row.female),
+        male: u(row.male),
+        non_binary: u(row.non_binary),
+        gender_unknown: u(row.gender_unknown),
+        dutch: u(row.dutch),
+        other_eu: u(row.other_eu),
+        non_eu: total.saturating_sub(u(row.dutch) + u(row.other_eu) + u(row.nationality_unknown)),
+        nationality_unknown: u(row.nationality_unknown),
+        anonymous_notifications: u(anonymous),
+    })
+}
+
+pub fn cases_by_organisation(
+    conn: &mut AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<BTreeMap<String, u64>> {
+    let rows: Vec<(String, i64)> = cases::table
+        .filter(cases::contact_date.ge(from))
+        .filter(cases::contact_date.le(to))
+        .group_by(cases::organisation)
+        .select((cases::organisation, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(org, n)| (org, u(n))).collect())
+}
+
+/// Submitted referrals (drafts never handed over are not referrals yet) of the period's cases.
+pub fn referral_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<ReferralCounts> {
+    let rows: Vec<(String, String, Option<String>, i64)> = referrals::table
+        .inner_join(cases::table)
+        .filter(cases::contact_date.ge(from))
+        .filter(cases::contact_date.le(to))
+        .filter(referrals::submitted_at.is_not_null())
+        .group_by((referrals::to_organisation, referrals::state, referrals::outcome))
+        .select((
+            referrals::to_organisation,
+            referrals::state,
+            referrals::outcome,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut counts = ReferralCounts::default();
+    for (to_org, state, outcome, n) in rows {
+        let n = u(n);
+        counts.total += n;
+        *counts.by_destination.entry(to_org).or_default() += n;
+        *counts.by_state.entry(state).or_default() += n;
+        if let Some(outcome) = outcome {
+            *counts.by_outcome.entry(outcome).or_default() += n;
+        }
+    }
+    Ok(counts)
+}
+
+pub fn three_way_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<ThreeWayCounts> {
+    let rows: Vec<(String, Option<String>, i64)> = three_way_conversations::table
+        .inner_join(cases::table)
+        .filter(cases::contact_date.ge(from))
+        .filter(cases::contact_date.le(to))
+        .group_by((
+            three_way_conversations::state,
+            three_way_conversations::reporting_intention,
+        ))
+        .select((
+            three_way_conversations::state,
+            three_way_conversations::reporting_intention,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut counts = ThreeWayCounts::default();
+    for (state, intention, n) in rows {
+        let n = u(n);
+        counts.offered += n;
+        if state == "held" || state == "evaluated" {
+            counts.held += n;
+        }
+        if intention.as_deref() == Some("will_report") {
+            counts.will_report += n;
+        }
+    }
+    Ok(counts)
+}
+
+// ---------------------------------------------------------------------------
+// Case-flow monitoring
+// ---------------------------------------------------------------------------
+
+/// Referrals created in [from, to) by sender, receiver and current state.
+pub fn flow_counts(
+    conn: &mut AnyConnection,
+    from: Instant,
+    to: Instant,
+) -> QueryResult<Vec<(String, String, String, i64)>> {
+    referrals::table
+        .filter(referrals::created_at.ge(from))
+        .filter(referrals::created_at.lt(to))
+        .group_by((
+            referrals::from_organisation,
+            referrals::to_organisation,
+            referrals::state,
+        ))
+        .select((
+            referrals::from_organisation,
+            referrals::to_organisation,
+            referrals::state,
+            diesel::dsl::count_star(),
+        ))
+        .order_by((
+            referrals::from_organisation,
+            referrals::to_organisation,
+            referrals::state,
+        ))
+        .load(conn)
+}
+
+/// Referrals created in [from, to) that were submitted against the service directory's
+/// eligibility with a caseworker's reason, by receiver.
+pub fn eligibility_overrides(conn: &mut AnyConnection, from: Instant, to: Instant) -> QueryResult<Vec<(String, i64)>> {
+    referrals::table
+        .filter(referrals::created_at.ge(from))
+        .filter(referrals::created_at.lt(to))
+        .filter(referrals::eligibility_override.is_not_null())
+        .group_by(referrals::to_organisation)
+        .select((referrals::to_organisation, diesel::dsl::count_star()))
+        .order_by(referrals::to_organisation)
+        .load(conn)
+}
+
+/// Open (handed over, not finished) referrals by receiver and state, whenever created.
+pub fn open_counts(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String, i64)>> {
+    referrals::table
+        .filter(referrals::state.eq_any(["submitted", "acknowledged", "accepted", "in_care"]))
+        .group_by((referrals::to_organisation, referrals::state))
+        .select((referrals::to_organisation, referrals::state, diesel::dsl::count_star()))
+        .order_by((referrals::to_organisation, referrals::state))
+        .load(conn)
+}
+
+#[derive(QueryableByName, Debug, Clone)]
+pub struct StepDurations {
+    #[diesel(sql_type = Text)]
+    pub organisation: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub p50: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub p90: Option<f64>,
+}
+
+/// Median and 90th percentile hours between two timestamps, per receiving organisation,
+/// for referrals created in [from, to). Nearest-rank percentiles (the k-th smallest value
+/// with k = ceil(p * n)), computed with window functions on both backends.
+pub fn step_durations(
+    conn: &mut AnyConnection,
+    start: &str,
+    end: &str,
+    from: Instant,
+    to: Instant,
+) -> QueryResult<Vec<StepDurations>> {
+    // Column names come from the caller's fixed list, never from input.
+    let allowed = ["submitted_at", "acknowledged_at", "decided_at", "care_started_at"];
+    if !allowed.contains(&start) || !allowed.contains(&end) {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "unknown timestamp column".into(),
+        ));
+    }
+    let query = |postgres: bool| {
+        let hours = if postgres {
+            format!("CAST(EXTRACT(EPOCH FROM ({end} - {start})) / 3600.0 AS DOUBLE PRECISION)")
+        } else {
+            format!("((julianday({end}) - julianday({start})) * 24.0)")
+        };
+        placeholders(
+            &format!(
+                "WITH d AS (SELECT to_organisation AS organisation, {hours} AS hours FROM referrals \
+                   WHERE created_at >= ? AND created_at < ? AND {start} IS NOT NULL AND {end} IS NOT NULL), \
+                 r AS (SELECT organisation, hours, \
+                   ROW_NUMBER() OVER (PARTITION BY organisation ORDER BY hours) AS rn, \
+                   COUNT(*) OVER (PARTITION BY organisation) AS n FROM d) \
+                 SELECT organisation, CAST(MAX(n) AS BIGINT) AS n, \
+                   MAX(CASE WHEN rn = (n + 1) / 2 THEN hours END) AS p50, \
+                   MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN hours END) AS p90 \
+                 FROM r GROUP BY organisation ORDER BY organisation"
+            ),
+            postgres,
+        )
+    };
+    on_backend!(conn, postgres, |inner| {
+        diesel::sql_query(query(postgres))
+            .bind::<UtcTime, _>(from)
+            .bind::<UtcTime, _>(to)
+            .load(inner)
+    })
+}
+
+/// Candidates for the overdue list: open referrals whose clock started before `cutoff`
+/// (the shortest limit ago). The domain decides which steps are really overdue.
+pub fn overdue_candidates(
+    conn: &mut AnyConnection,
+    ack_cutoff: Instant,
+    care_cutoff: Instant,
+    limit: i64,
+) -> QueryResult<Vec<super::referrals::ReferralRow>> {
+    referrals::table
+        .filter(
+            referrals::state
+                .eq_any(["submitted", "acknowledged"])
+                .and(referrals::submitted_at.lt(ack_cutoff))
+                .or(referrals::state
+                    .eq("accepted")
+                    .and(referrals::decided_at.lt(care_cutoff))),
+        )
+        .order(referrals::submitted_at.asc())
+        .limit(limit)
+        .select(super::referrals::ReferralRow::as_select())
+        .load(conn)
+}
+
+// ---------------------------------------------------------------------------
+// EU data collection
+// ---------------------------------------------------------------------------
+
+/// Registered victims of a year by identification status and one breakdown, where
+/// `dimension` is a fixed SQL expression chosen by the caller.
+pub fn registered_by(
+    conn: &mut AnyConnection,
+    dimension: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<(String, String, i64)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Text)]
+        key: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let sql = format!(
+        "SELECT identification_status AS status, {dimension} AS key, CAST(COUNT(*) AS BIGINT) AS n FROM cases \
+         WHERE identification_status IN ('presumed_victim', 'identified') \
+           AND reasonable_grounds_on >= ? AND reasonable_grounds_on <= ? \
+         GROUP BY identification_status, {dimension} ORDER BY 1, 2"
+    );
+    let rows: Vec<Row> = on_backend!(conn, postgres, |inner| {
+        diesel::sql_query(placeholders(&sql, postgres))
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .load(inner)?
+    });
+    Ok(rows.into_iter().map(|r| (r.status, r.key, r.n)).collect())
+}
+
+/// The breakdowns of the EU data collection, as SQL expressions over `cases`.
+pub fn eu_dimensions() -> Vec<(&'static str, String)> {
+    let forms = "(CASE WHEN exploitation_sexual THEN 1 ELSE 0 END + CASE WHEN exploitation_criminal THEN 1 ELSE 0 END \
+                 + CASE WHEN exploitation_labour THEN 1 ELSE 0 END + CASE WHEN exploitation_other THEN 1 ELSE 0 END)";
+    vec![
+        ("registering_organisation", "organisation".to_string()),
+        ("sex", "COALESCE(gender, 'unknown')".to_string()),
+        (
+            "age_group",
+            "(CASE WHEN age_at_contact < 18 THEN 'child' \
+                   WHEN presumed_minor AND (age_at_contact IS NULL OR age_uncertain) THEN 'child' \
+                   WHEN age_at_contact IS NULL THEN 'unknown' ELSE 'adult' END)"
+                .to_string(),
+        ),
+        ("citizenship", "COALESCE(nationality, 'unknown')".to_string()),
+        (
+            "form_of_exploitation",
+            format!(
+                "(CASE WHEN {forms} >= 2 THEN 'combination' WHEN exploitation_sexual THEN 'sexual' \
+                       WHEN exploitation_criminal THEN 'criminal' WHEN exploitation_labour THEN 'labour' ELSE 'other' END)"
+            ),
+        ),
+    ]
+}
+
+/// Anonymous notifications counted by (minor, gender, nationality group).
+pub type AnonymousCounts = Vec<(bool, Option<String>, String, i64)>;
+
+/// Anonymous notifications of a period by their snapshot facts.
+pub fn anonymous_by(conn: &mut AnyConnection, from: Instant, to: Instant) -> QueryResult<AnonymousCounts> {
+    anonymous_notifications::table
+        .filter(anonymous_notifications::created_at.ge(from))
+        .filter(anonymous_notifications::created_at.lt(to))
+        .group_by((
+            anonymous_notifications::minor,
+            anonymous_notifications::gender,
+            anonymous_notifications::nationality_group,
+        ))
+        .select((
+            anonymous_notifications::minor,
+            anonymous_notifications::gender,
+            anonymous_notifications::nationality_group,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)
+}

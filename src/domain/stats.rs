@@ -1,0 +1,469 @@
+//! Definitions of every published statistic (see docs/statistics.md), small-cell
+//! suppression and the CSV form. The database counts; this module turns counts into the
+//! report, so the definitions live in one place and are tested without a database.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Counts as the database returns them for one period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseCounts {
+    pub total: u64,
+    pub victims: u64,
+    pub concerned_persons: u64,
+    pub professionals: u64,
+    pub sexual_only: u64,
+    pub criminal_only: u64,
+    pub labour_only: u64,
+    pub other_only: u64,
+    pub combination: u64,
+    /// Victims (reporter_role = victim) whose age at contact is known.
+    pub age_known: u64,
+    pub age_minors: u64,
+    pub age_sum: u64,
+    pub female: u64,
+    pub male: u64,
+    pub non_binary: u64,
+    /// Gender `unknown` or not recorded.
+    pub gender_unknown: u64,
+    pub dutch: u64,
+    pub other_eu: u64,
+    pub non_eu: u64,
+    pub nationality_unknown: u64,
+    pub anonymous_notifications: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferralCounts {
+    pub total: u64,
+    pub by_destination: BTreeMap<String, u64>,
+    pub by_state: BTreeMap<String, u64>,
+    pub by_outcome: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreeWayCounts {
+    pub offered: u64,
+    pub held: u64,
+    pub will_report: u64,
+}
+
+/// A count that may be withheld (`null`) to protect small groups.
+pub type Cell = Option<u64>;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Persons {
+    pub total: Cell,
+    pub victims: Cell,
+    pub concerned_persons: Cell,
+    pub professionals: Cell,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Exploitation {
+    pub sexual: Cell,
+    pub criminal: Cell,
+    pub labour: Cell,
+    pub other: Cell,
+    /// Cases naming two or more forms (counted only here).
+    pub combination: Cell,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgeStats {
+    pub known: Cell,
+    pub minors: Cell,
+    pub adults: Cell,
+    pub minor_share_pct: Option<f64>,
+    pub adult_share_pct: Option<f64>,
+    pub mean: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GenderStats {
+    pub female: Cell,
+    pub male: Cell,
+    pub non_binary: Cell,
+    pub unknown: Cell,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NationalityStats {
+    pub dutch: Cell,
+    pub other_eu: Cell,
+    pub non_eu: Cell,
+    pub unknown: Cell,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReferralStats {
+    pub total: Cell,
+    pub by_destination: BTreeMap<String, Cell>,
+    pub by_state: BTreeMap<String, Cell>,
+    pub by_outcome: BTreeMap<String, Cell>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ThreeWayStats {
+    pub offered: Cell,
+    pub held: Cell,
+    pub will_report: Cell,
+}
+
+/// The statistics report of a period (definitions in docs/statistics.md).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Report {
+    pub period: Period,
+    pub persons: Persons,
+    pub registering_organisation: BTreeMap<String, Cell>,
+    pub exploitation: Exploitation,
+    pub age: AgeStats,
+    pub gender: GenderStats,
+    pub nationality: NationalityStats,
+    pub referrals: ReferralStats,
+    pub three_way_conversations: ThreeWayStats,
+    /// Anonymous notifications to the focal point among these cases.
+    pub anonymous_notifications: Cell,
+    /// Paths of the cells withheld because they fall below `stats.min_cell`.
+    pub suppressed: Vec<String>,
+}
+
+/// Rounds to one decimal, as published.
+pub fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// Withholds counts from 1 to `min_cell - 1` and remembers where.
+struct Suppressor {
+    min_cell: u64,
+    suppressed: Vec<String>,
+}
+
+impl Suppressor {
+    fn cell(&mut self, path: &str, value: u64) -> Cell {
+        if value > 0 && value < self.min_cell {
+            self.suppressed.push(path.to_string());
+            None
+        } else {
+            Some(value)
+        }
+    }
+
+    fn map(&mut self, path: &str, values: &BTreeMap<String, u64>) -> BTreeMap<String, Cell> {
+        values
+            .iter()
+            .map(|(key, value)| (key.clone(), self.cell(&format!("{path}.{key}"), *value)))
+            .collect()
+    }
+}
+
+pub fn build_report(
+    from: NaiveDate,
+    to: NaiveDate,
+    cases: &CaseCounts,
+    by_organisation: &BTreeMap<String, u64>,
+    referrals: &ReferralCounts,
+    three_way: &ThreeWayCounts,
+    min_cell: u32,
+) -> Report {
+    let mut s = Suppressor {
+        min_cell: u64::from(min_cell),
+        suppressed: Vec::new(),
+    };
+    let adults = cases.age_known - cases.age_minors;
+    let known = s.cell("age.known", cases.age_known);
+    let minors = s.cell("age.minors", cases.age_minors);
+    let adults_cell = s.cell("age.adults", adults);
+    // Shares and the mean would reveal withheld counts, so they go with them.
+    let age_visible = known.is_some() && minors.is_some() && adults_cell.is_some() && cases.age_known > 0;
+    let share = |part: u64| round1(part as f64 * 100.0 / cases.age_known as f64);
+    let age = AgeStats {
+        known,
+        minors,
+        adults: adults_cell,
+        minor_share_pct: age_visible.then(|| share(cases.age_minors)),
+        adult_share_pct: age_visible.then(|| share(adults)),
+        mean: age_visible.then(|| round1(cases.age_sum as f64 / cases.age_known as f64)),
+    };
+    if !age_visible && cases.age_known > 0 {
+        s.suppressed.extend([
+            "age.minor_share_pct".into(),
+            "age.adult_share_pct".into(),
+            "age.mean".into(),
+        ]);
+    }
+    Report {
+        period: Period { from, to },
+        persons: Persons {
+            total: s.cell("persons.total", cases.total),
+            victims: s.cell("persons.victims", cases.victims),
+            concerned_persons: s.cell("persons.concerned_persons", cases.concerned_persons),
+            professionals: s.cell("persons.professionals", cases.professionals),
+        },
+        registering_organisation: s.map("registering_organisation", by_organisation),
+        exploitation: Exploitation {
+            sexual: s.cell("exploitation.sexual", cases.sexual_only),
+            criminal: s.cell("exploitation.criminal", cases.criminal_only),
+            labour: s.cell("exploitation.labour", cases.labour_only),
+            other: s.cell("exploitation.other", cases.other_only),
+            combination: s.cell("exploitation.combination", cases.combination),
+        },
+        age,
+        gender: GenderStats {
+            female: s.cell("gender.female", cases.female),
+            male: s.cell("gender.male", cases.male),
+            non_binary: s.cell("gender.non_binary", cases.non_binary),
+            unknown: s.cell("gender.unknown", cases.gender_unknown),
+        },
+        nationality: NationalityStats {
+            dutch: s.cell("nationality.dutch", cases.dutch),
+            other_eu: s.cell("nationality.other_eu", cases.other_eu),
+            non_eu: s.cell("nationality.non_eu", cases.non_eu),
+            unknown: s.cell("nationality.unknown", cases.nationality_unknown),
+        },
+        referrals: ReferralStats {
+            total: s.cell("referrals.total", referrals.total),
+            by_destination: s.map("referrals.by_destination", &referrals.by_destination),
+            by_state: s.map("referrals.by_state", &referrals.by_state),
+            by_outcome: s.map("referrals.by_outcome", &referrals.by_outcome),
+        },
+        three_way_conversations: ThreeWayStats {
+            offered: s.cell("three_way_conversations.offered", three_way.offered),
+            held: s.cell("three_way_conversations.held", three_way.held),
+            will_report: s.cell("three_way_conversations.will_report", three_way.will_report),
+        },
+        anonymous_notifications: s.cell("anonymous_notifications", cases.anonymous_notifications),
+        suppressed: s.suppressed,
+    }
+}
+
+fn csv_cell<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The published CSV: `section,key,value`, withheld cells empty (null).
+pub fn to_csv(report: &Report) -> String {
+    let mut rows: Vec<(String, String, String)> = vec![
+        ("period".into(), "from".into(), report.period.from.to_string()),
+        ("period".into(), "to".into(), report.period.to.to_string()),
+    ];
+    let mut push = |section: &str, key: &str, value: String| rows.push((section.into(), key.into(), value));
+    let p = &report.persons;
+    for (key, value) in [
+        ("total", p.total),
+        ("victims", p.victims),
+        ("concerned_persons", p.concerned_persons),
+        ("professionals", p.professionals),
+    ] {
+        push("persons", key, csv_cell(value));
+    }
+    for (key, value) in &report.registering_organisation {
+        push("registering_organisation", key, csv_cell(*value));
+    }
+    let e = &report.exploitation;
+    for (key, value) in [
+        ("sexual", e.sexual),
+        ("criminal", e.criminal),
+        ("labour", e.labour),
+        ("other", e.other),
+        ("combination", e.combination),
+    ] {
+        push("exploitation", key, csv_cell(value));
+    }
+    let a = &report.age;
+    for (key, value) in [("known", a.known), ("minors", a.minors), ("adults", a.adults)] {
+        push("age", key, csv_cell(value));
+    }
+    for (key, value) in [
+        ("minor_share_pct", a.minor_share_pct),
+        ("adult_share_pct", a.adult_share_pct),
+        ("mean", a.mean),
+    ] {
+        push("age", key, csv_cell(value));
+    }
+    let g = &report.gender;
+    for (key, value) in [
+        ("female", g.female),
+        ("male", g.male),
+        ("non_binary", g.non_binary),
+        ("unknown", g.unknown),
+    ] {
+        push("gender", key, csv_cell(value));
+    }
+    let n = &report.nationality;
+    for (key, value) in [
+        ("dutch", n.dutch),
+        ("other_eu", n.other_eu),
+        ("non_eu", n.non_eu),
+        ("unknown", n.unknown),
+    ] {
+        push("nationality", key, csv_cell(value));
+    }
+    push("referrals", "total", csv_cell(report.referrals.total));
+    for (section, map) in [
+        ("referrals.by_destination", &report.referrals.by_destination),
+        ("referrals.by_state", &report.referrals.by_state),
+        ("referrals.by_outcome", &report.referrals.by_outcome),
+    ] {
+        for (key, value) in map {
+            push(section, key, csv_cell(*value));
+        }
+    }
+    let t = &report.three_way_conversations;
+    for (key, value) in [("offered", t.offered), ("held", t.held), ("will_report", t.will_report)] {
+        push("three_way_conversations", key, csv_cell(value));
+    }
+    push(
+        "anonymous_notifications",
+        "total",
+        csv_cell(report.anonymous_notifications),
+    );
+    let mut out = String::from("section,key,value\n");
+    for (section, key, value) in rows {
+        out.push_str(&format!("{section},{key},{value}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn counts() -> CaseCounts {
+        CaseCounts {
+            total: 182,
+            victims: 152,
+            concerned_persons: 30,
+            professionals: 0,
+            sexual_only: 124 - 11,
+            criminal_only: 47 - 11,
+            labour_only: 0,
+            other_only: 22,
+            combination: 11,
+            age_known: 101,
+            age_minors: 42,
+            age_sum: 101 * 21,
+            female: 140,
+            male: 40,
+            non_binary: 1,
+            gender_unknown: 1,
+            dutch: 150,
+            other_eu: 10,
+            non_eu: 20,
+            nationality_unknown: 2,
+            anonymous_notifications: 3,
+        }
+    }
+
+    #[test]
+    fn shares_and_mean_are_rounded_to_one_decimal() {
+        let report = build_report(
+            date("2024-01-01"),
+            date("2024-12-31"),
+            &counts(),
+            &BTreeMap::new(),
+            &ReferralCounts::default(),
+            &ThreeWayCounts::default(),
+            0,
+        );
+        assert_eq!(
+            report.age.minor_share_pct,
+            Some(41.6),
+            "42 of 101, as Chat met Fier reported for 2024"
+        );
+        assert_eq!(report.age.adult_share_pct, Some(58.4));
+        assert_eq!(report.age.mean, Some(21.0));
+        assert_eq!(report.age.adults, Some(59));
+        assert!(report.suppressed.is_empty());
+        let e = &report.exploitation;
+        let sum: u64 = [e.sexual, e.criminal, e.labour, e.other, e.combination]
+            .iter()
+            .map(|c| c.unwrap())
+            .sum();
+        assert_eq!(
+            Some(sum),
+            report.persons.total,
+            "the five exploitation cells add up to the total"
+        );
+    }
+
+    #[test]
+    fn no_known_age_gives_null_mean() {
+        let mut c = counts();
+        c.age_known = 0;
+        c.age_minors = 0;
+        c.age_sum = 0;
+        let report = build_report(
+            date("2024-01-01"),
+            date("2024-12-31"),
+            &c,
+            &BTreeMap::new(),
+            &ReferralCounts::default(),
+            &ThreeWayCounts::default(),
+            0,
+        );
+        assert_eq!((report.age.mean, report.age.minor_share_pct), (None, None));
+    }
+
+    #[test]
+    fn small_cells_are_withheld_with_what_would_reveal_them() {
+        let mut c = counts();
+        c.age_minors = 3;
+        c.age_known = 50;
+        let orgs = BTreeMap::from([
+            ("fier".to_string(), 170),
+            ("csg".to_string(), 2),
+            ("police".to_string(), 0),
+        ]);
+        let report = build_report(
+            date("2024-01-01"),
+            date("2024-12-31"),
+            &c,
+            &orgs,
+            &ReferralCounts::default(),
+            &ThreeWayCounts::default(),
+            5,
+        );
+        assert_eq!(report.registering_organisation["csg"], None);
+        assert_eq!(
+            report.registering_organisation["police"],
+            Some(0),
+            "zero singles nobody out"
+        );
+        assert_eq!(report.age.minors, None);
+        assert_eq!(report.age.minor_share_pct, None);
+        assert_eq!(report.gender.non_binary, None);
+        for path in [
+            "registering_organisation.csg",
+            "age.minors",
+            "age.minor_share_pct",
+            "age.mean",
+            "gender.non_binary",
+            "anonymous_notifications",
+        ] {
+            assert!(
+                report.suppressed.contains(&path.to_string()),
+                "{path} in {:?}",
+                report.suppressed
+            );
+        }
+        let csv = to_csv(&report);
+        assert!(csv.contains("registering_organisation,csg,\n"));
+        assert!(csv.contains("registering_organisation,fier,170\n"));
+        assert!(csv.starts_with("section,key,value\nperiod,from,2024-01-01\n"));
+    }
+}

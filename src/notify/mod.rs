@@ -1,0 +1,180 @@
+//! Notifications: who is told what, queued in the transaction of the change (the outbox),
+//! delivered by a worker over SMTP, and the deadline watcher that escalates stalled steps.
+//!
+//! Handlers call `Notifier` inside their write transaction; nothing here sends mail from a
+//! request. Mails are rendered by `domain::notification` from ids and organisation names
+//! only.
+
+pub mod deadlines;
+pub mod worker;
+
+use std::sync::Arc;
+
+use crate::db::outbox::{self, NewNotification};
+use crate::db::referrals::ReferralRow;
+use crate::db::{AnyConnection, Instant};
+use crate::domain::notification::{MailFacts, NotificationKind, reference, render};
+use crate::domain::organisation::{Organisation, Registry};
+
+/// Builds and queues notifications. Shared by handlers and background tasks.
+#[derive(Clone)]
+pub struct Notifier {
+    registry: Arc<Registry>,
+    public_base_url: String,
+}
+
+impl Notifier {
+    pub fn new(registry: Arc<Registry>, public_base_url: &str) -> Self {
+        Self {
+            registry,
+            public_base_url: public_base_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn organisation(&self, slug: &str) -> Option<&Organisation> {
+        self.registry.get(slug)
+    }
+
+    fn name(&self, slug: &str) -> String {
+        self.organisation(slug)
+            .map(|o| o.name.clone())
+            .unwrap_or_else(|| slug.to_string())
+    }
+
+    fn queue(
+        &self,
+        conn: &mut AnyConnection,
+        kind: NotificationKind,
+        recipient_slug: &str,
+        referral: &ReferralRow,
+        step: Option<&str>,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        let Some(recipient) = self.organisation(recipient_slug) else {
+            return Ok(());
+        };
+        let facts = MailFacts {
+            kind,
+            reference: reference(&referral.id.0),
+            from_organisation: self.name(&referral.from_organisation),
+            to_organisation: self.name(&referral.to_organisation),
+            step: step.map(str::to_string),
+            link: format!("{}/api/v1/referrals/{}", self.public_base_url, referral.id.0),
+        };
+        let mail = render(&facts);
+        outbox::enqueue(
+            conn,
+            &NewNotification {
+                kind,
+                recipient: recipient.intake_email.clone(),
+                recipient_org: recipient.slug.clone(),
+                referral_id: Some(referral.id),
+                subject: mail.subject,
+                body: mail.body,
+            },
+            now,
+        )
+        .map(|_| ())
+    }
+
+    /// After a referral transition: the receiver hears of new and withdrawn handovers, the
+    /// sender of every answer (the closed loop).
+    pub fn referral_moved(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &ReferralRow,
+        action: &str,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        use NotificationKind as K;
+        let (kind, to_receiver) = match action {
+            "submit" => (K::ReferralSubmitted, true),
+            "acknowledge" => (K::ReferralAcknowledged, false),
+            "accept" => (K::ReferralAccepted, false),
+            "decline" => (K::ReferralDeclined, false),
+            "complete" => (K::ReferralCompleted, false),
+            // A draft was never seen by the receiver: nothing to withdraw there.
+            "withdraw" if referral.submitted_at.is_some() => (K::ReferralWithdrawn, true),
+            _ => return Ok(()),
+        };
+        let recipient = if to_receiver {
+            &referral.to_organisation
+        } else {
+            &referral.from_organisation
+        };
+        self.queue(conn, kind, recipient, referral, None, now)
+    }
+
+    /// A step is overdue: the receiver and the national focal point.
+    pub fn step_overdue(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &ReferralRow,
+        step: &str,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        self.queue(
+            conn,
+            NotificationKind::StepOverdue,
+            &referral.to_organisation,
+            referral,
+            Some(step),
+            now,
+        )?;
+        if let Some(focal) = self.registry.focal_point()
+            && focal.slug != referral.to_organisation
+        {
+            let slug = focal.slug.clone();
+            self.queue(conn, NotificationKind::StepOverdue, &slug, referral, Some(step), now)?;
+        }
+        Ok(())
+    }
+
+    /// Consent withdrawn: the receiver of an open (handed-over) referral resting on it.
+    pub fn consent_withdrawn(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &ReferralRow,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        self.queue(
+            conn,
+            NotificationKind::ConsentWithdrawn,
+            &referral.to_organisation,
+            referral,
+            None,
+            now,
+        )
+    }
+
+    /// A case's personal data was erased: each organisation that received a referral.
+    pub fn case_erased(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &ReferralRow,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        self.queue(
+            conn,
+            NotificationKind::CaseErased,
+            &referral.to_organisation,
+            referral,
+            None,
+            now,
+        )
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+/// A worker's identity in leases: host and process, plus a random part.
+pub fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "nrm".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
