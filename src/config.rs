@@ -34,6 +34,9 @@ pub struct Settings {
     pub stats: StatsSettings,
     pub notifications: NotificationSettings,
     pub smtp: SmtpSettings,
+    pub crypto: CryptoSettings,
+    pub retention: RetentionSettings,
+    pub rate_limit: RateLimitSettings,
     pub registry: RegistrySettings,
     pub log: LogSettings,
 }
@@ -133,6 +136,36 @@ pub struct SmtpSettings {
     pub password: String,
     pub from: String,
     pub timeout: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoKey {
+    pub id: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoSettings {
+    pub keys: Vec<CryptoKey>,
+    pub current_key: String,
+    pub blind_index_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub identifying_details_after: String,
+    pub free_text_after: String,
+    pub check_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub per_token_per_minute: u32,
+    pub per_address_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -237,6 +270,12 @@ impl Settings {
                 &self.notifications.deadline_check_interval,
             ),
             ("smtp.timeout", &self.smtp.timeout),
+            (
+                "retention.identifying_details_after",
+                &self.retention.identifying_details_after,
+            ),
+            ("retention.free_text_after", &self.retention.free_text_after),
+            ("retention.check_interval", &self.retention.check_interval),
         ] {
             parse_duration(text).map_err(|problem| ConfigError::Invalid { setting, problem })?;
         }

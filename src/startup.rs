@@ -19,6 +19,7 @@ use crate::auth::{self, Authenticator, KeyError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::parse_duration;
 use crate::config::{Environment, Settings};
+use crate::crypto::Keyring;
 use crate::db::{self, Db, DbError, Instant};
 use crate::domain::organisation::Registry;
 use crate::domain::routing::RoutingRules;
@@ -117,6 +118,12 @@ impl Application {
     /// As `build`, with the clock handlers and workers read (tests move time).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
         auth::check_key_material(&settings)?;
+        let keyring = Keyring::from_settings(&settings).map_err(|e| StartupError::Config(e.to_string()))?;
+        if keyring.is_development() {
+            tracing::warn!(
+                "using the built-in development encryption key; set [crypto] keys (NRM__CRYPTO__KEYS) before any real use"
+            );
+        }
         if settings.environment == Environment::Development && auth::hs256_secret(&settings).1 {
             tracing::warn!(
                 "using the built-in development JWT secret; set jwt.hs256_secret (NRM__JWT__HS256_SECRET) \
@@ -171,6 +178,7 @@ impl Application {
         let registry_data = web::Data::new(registry);
         let notifier_data = web::Data::new(notifier);
         let routing_data = web::Data::new(routing);
+        let keyring_data = web::Data::new(keyring);
         let openapi_data = web::Data::new(api::OpenApiText(api::openapi_json_text()));
         let settings_data = web::Data::new(settings.clone());
         let clock_data = web::Data::new(clock);
@@ -191,6 +199,7 @@ impl Application {
                 .app_data(clock_data.clone())
                 .app_data(notifier_data.clone())
                 .app_data(routing_data.clone())
+                .app_data(keyring_data.clone())
                 .configure(api::configure)
                 .split_for_parts();
             app.default_service(web::to(api::not_found))

@@ -12,6 +12,7 @@ use super::input::{self, Fields, Patch};
 use crate::auth::{Actor, Role};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::crypto::Keyring;
 use crate::db::cases::{
     self as case_rows, AnonymousNotificationRow, CaseRow, ConsentRow, IdentificationDecisionRow, IdentifyingRow,
     LegalBasisRow,
@@ -154,6 +155,48 @@ fn nationality_of(row: &CaseRow) -> Option<CountryCode> {
     row.nationality.as_deref().and_then(|n| CountryCode::parse(n).ok())
 }
 
+fn unreadable(_: crate::crypto::CryptoError) -> ApiError {
+    ApiError::internal("a sealed value could not be opened: check [crypto] keys")
+}
+
+/// Opens a sealed free-text value; an erased one (empty) stays empty.
+pub fn open_text(keyring: &Keyring, field: &str, record: Id, sealed: &str) -> Result<String, ApiError> {
+    if sealed.is_empty() {
+        return Ok(String::new());
+    }
+    keyring.open(field, record, sealed).map_err(unreadable)
+}
+
+pub fn open_opt(keyring: &Keyring, field: &str, record: Id, sealed: Option<&str>) -> Result<Option<String>, ApiError> {
+    keyring.open_opt(field, record, sealed).map_err(unreadable)
+}
+
+/// A case row with its pseudonym opened, for rendering only.
+pub fn open_case(keyring: &Keyring, mut case: CaseRow) -> Result<CaseRow, ApiError> {
+    case.pseudonym = open_opt(keyring, "cases.pseudonym", case.id, case.pseudonym.as_deref())?;
+    Ok(case)
+}
+
+fn open_identifying(keyring: &Keyring, mut d: IdentifyingRow) -> Result<IdentifyingRow, ApiError> {
+    let id = d.case_id;
+    d.name = open_opt(keyring, "case_identifying_details.name", id, d.name.as_deref())?;
+    d.date_of_birth = open_opt(
+        keyring,
+        "case_identifying_details.date_of_birth",
+        id,
+        d.date_of_birth.as_deref(),
+    )?;
+    d.phone = open_opt(keyring, "case_identifying_details.phone", id, d.phone.as_deref())?;
+    d.email = open_opt(keyring, "case_identifying_details.email", id, d.email.as_deref())?;
+    d.address = open_opt(keyring, "case_identifying_details.address", id, d.address.as_deref())?;
+    Ok(d)
+}
+
+fn open_legal_basis(keyring: &Keyring, mut b: LegalBasisRow) -> Result<LegalBasisRow, ApiError> {
+    b.justification = open_text(keyring, "legal_bases.justification", b.id, &b.justification)?;
+    Ok(b)
+}
+
 /// Everything loaded to render one case for one caller.
 pub struct CaseBundle {
     pub case: CaseRow,
@@ -165,7 +208,14 @@ pub struct CaseBundle {
 
 impl CaseBundle {
     /// Loads and authorises in one go; `identifying` is loaded only when the caller may see it.
-    pub fn load(conn: &mut AnyConnection, actor: &Actor, registry: &Registry, id: Id) -> Result<Self, ApiError> {
+    /// The bundle holds opened (decrypted) copies for rendering; it is never written back.
+    pub fn load(
+        conn: &mut AnyConnection,
+        actor: &Actor,
+        registry: &Registry,
+        keyring: &Keyring,
+        id: Id,
+    ) -> Result<Self, ApiError> {
         let case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
         let referrals = referral_rows::for_case(conn, id)?;
         let access = case_access(actor, &case, &referrals, registry)?;
@@ -191,11 +241,20 @@ impl CaseBundle {
             _ => Vec::new(),
         };
         Ok(Self {
-            case,
+            case: open_case(keyring, case)?,
             access,
-            identifying,
-            decisions,
-            legal_bases,
+            identifying: identifying.map(|d| open_identifying(keyring, d)).transpose()?,
+            decisions: decisions
+                .into_iter()
+                .map(|mut d| {
+                    d.basis = open_text(keyring, "identification_decisions.basis", d.id, &d.basis)?;
+                    Ok(d)
+                })
+                .collect::<Result<_, ApiError>>()?,
+            legal_bases: legal_bases
+                .into_iter()
+                .map(|b| open_legal_basis(keyring, b))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -286,7 +345,7 @@ pub fn case_view(
         }),
         identifying_details: identifying.map(|d| IdentifyingDetails {
             name: d.name.clone(),
-            date_of_birth: d.date_of_birth,
+            date_of_birth: d.date_of_birth.as_deref().and_then(|t| t.parse().ok()),
             phone: d.phone.clone(),
             email: d.email.clone(),
             address: d.address.clone(),
@@ -421,14 +480,18 @@ impl IdentifyingDetails {
             && self.address.is_none()
     }
 
-    fn to_row(&self, case_id: Id, now: Instant) -> Option<IdentifyingRow> {
+    /// The stored form: every value sealed to this case, the name also blind-indexed.
+    fn to_row(&self, case_id: Id, now: Instant, keyring: &Keyring) -> Option<IdentifyingRow> {
+        let seal = |field: &str, value: Option<&str>| keyring.seal_opt(field, case_id, value);
+        let date_of_birth = self.date_of_birth.map(|d| d.to_string());
         (!self.is_empty()).then(|| IdentifyingRow {
             case_id,
-            name: self.name.clone(),
-            date_of_birth: self.date_of_birth,
-            phone: self.phone.clone(),
-            email: self.email.clone(),
-            address: self.address.clone(),
+            name: seal("case_identifying_details.name", self.name.as_deref()),
+            date_of_birth: seal("case_identifying_details.date_of_birth", date_of_birth.as_deref()),
+            phone: seal("case_identifying_details.phone", self.phone.as_deref()),
+            email: seal("case_identifying_details.email", self.email.as_deref()),
+            address: seal("case_identifying_details.address", self.address.as_deref()),
+            name_index: self.name.as_deref().map(|n| keyring.blind_index(n)),
             updated_at: now,
         })
     }
@@ -564,6 +627,7 @@ pub struct Context {
     pub settings: web::Data<Settings>,
     pub notifier: web::Data<Notifier>,
     pub routing: web::Data<RoutingRules>,
+    pub keyring: web::Data<Keyring>,
 }
 
 impl actix_web::FromRequest for Context {
@@ -579,6 +643,7 @@ impl actix_web::FromRequest for Context {
                 settings: req.app_data::<web::Data<Settings>>()?.clone(),
                 notifier: req.app_data::<web::Data<Notifier>>()?.clone(),
                 routing: req.app_data::<web::Data<RoutingRules>>()?.clone(),
+                keyring: req.app_data::<web::Data<Keyring>>()?.clone(),
             })
         };
         std::future::ready(load().ok_or_else(|| ApiError::internal("application state missing")))
@@ -642,6 +707,7 @@ pub async fn create(
     let now = ctx.now();
     let parsed = parse_new_case(body, &ctx.registry, now.0.date_naive())?;
     let registry = ctx.registry.clone();
+    let keyring = ctx.keyring.clone();
     let bundle = ctx
         .db
         .write(move |conn| {
@@ -670,7 +736,7 @@ pub async fn create(
                         nationality: parsed.nationality.map(|n| n.as_str().into()),
                         region: parsed.region.clone(),
                         language: parsed.language.as_ref().map(|l| l.as_str().into()),
-                        pseudonym: parsed.pseudonym.map(Text::into_string),
+                        pseudonym: keyring.seal_opt("cases.pseudonym", id, parsed.pseudonym.as_ref().map(Text::as_str)),
                         police_report_intention: parsed.police_report_intention.map(|p| p.as_str().into()),
                         identification_status: IdentificationStatus::Signal.as_str().into(),
                         reasonable_grounds_on: None,
@@ -681,7 +747,7 @@ pub async fn create(
                     };
                     set_forms(&mut row, parsed.forms);
                     case_rows::insert(conn, &row)?;
-                    if let Some(details) = parsed.identifying.as_ref().and_then(|d| d.to_row(id, now)) {
+                    if let Some(details) = parsed.identifying.as_ref().and_then(|d| d.to_row(id, now, &keyring)) {
                         case_rows::replace_identifying_details(conn, id, Some(&details))?;
                     }
                     idempotency.remember(conn, &actor, id, now)?;
@@ -689,7 +755,7 @@ pub async fn create(
                     id
                 }
             };
-            CaseBundle::load(conn, &actor, &registry, id)
+            CaseBundle::load(conn, &actor, &registry, &keyring, id)
         })
         .await?;
     Ok(created(
@@ -783,9 +849,17 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) 
         .await?;
     let (rows, next_cursor) = page.finish(rows, |r| r.id);
     let items = rows
-        .iter()
-        .map(|r| case_view(r, CaseAccess::Owner, None, &[], &[]))
-        .collect();
+        .into_iter()
+        .map(|r| {
+            Ok(case_view(
+                &open_case(&ctx.keyring, r)?,
+                CaseAccess::Owner,
+                None,
+                &[],
+                &[],
+            ))
+        })
+        .collect::<Result<_, ApiError>>()?;
     Ok(HttpResponse::Ok().json(CaseList { items, next_cursor }))
 }
 
@@ -805,11 +879,12 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) 
 pub async fn get(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path.id)?;
     let registry = ctx.registry.clone();
+    let keyring = ctx.keyring.clone();
     let now = ctx.now();
     let bundle = ctx
         .db
         .write(move |conn| {
-            let bundle = CaseBundle::load(conn, &actor, &registry, id)?;
+            let bundle = CaseBundle::load(conn, &actor, &registry, &keyring, id)?;
             // Every disclosure of identifying details is on the record.
             if bundle.identifying.is_some() {
                 common::audit(
@@ -858,6 +933,7 @@ pub async fn update(
     let now = ctx.now();
     let today = now.0.date_naive();
     let registry = ctx.registry.clone();
+    let keyring = ctx.keyring.clone();
     let mut f = Fields::new(body.into_inner())?;
     let reporter_role = f.patch(
         "reporter_role",
@@ -955,7 +1031,10 @@ pub async fn update(
             apply_opt(&mut case.nationality, nationality.map(|n| n.as_str().to_string()));
             apply_opt(&mut case.region, region);
             apply_opt(&mut case.language, language.map(|l| l.as_str().to_string()));
-            apply_opt(&mut case.pseudonym, pseudonym.map(Text::into_string));
+            apply_opt(
+                &mut case.pseudonym,
+                pseudonym.map(|p| keyring.seal("cases.pseudonym", id, p.as_str())),
+            );
             apply_opt(
                 &mut case.police_report_intention,
                 intention.map(|i| i.as_str().to_string()),
@@ -981,12 +1060,12 @@ pub async fn update(
             match (clear_identifying, identifying) {
                 (true, _) => case_rows::replace_identifying_details(conn, id, None)?,
                 (false, Some(details)) => {
-                    case_rows::replace_identifying_details(conn, id, details.to_row(id, now).as_ref())?
+                    case_rows::replace_identifying_details(conn, id, details.to_row(id, now, &keyring).as_ref())?
                 }
                 (false, None) => {}
             }
             common::audit(conn, &actor, "case.update", "case", id, Some(id), "ok", now)?;
-            CaseBundle::load(conn, &actor, &registry, id)
+            CaseBundle::load(conn, &actor, &registry, &keyring, id)
         })
         .await?;
     Ok(ok_with_etag(bundle.case.version, bundle.view()))
@@ -1062,6 +1141,7 @@ pub async fn identification(
     };
     let now = ctx.now();
     let registry = ctx.registry.clone();
+    let keyring = ctx.keyring.clone();
     let reflection_days = ctx.settings.cases.reflection_period_days;
     let bundle = ctx
         .db
@@ -1106,13 +1186,14 @@ pub async fn identification(
             if !case_rows::update_versioned(conn, &case, version)? {
                 return Err(ApiError::PreconditionFailed);
             }
+            let decision_id = Id(uuid::Uuid::now_v7());
             case_rows::insert_identification_decision(
                 conn,
                 &IdentificationDecisionRow {
-                    id: Id(uuid::Uuid::now_v7()),
+                    id: decision_id,
                     case_id: id,
                     decision: decision.as_str().into(),
-                    basis: basis.into_string(),
+                    basis: keyring.seal("identification_decisions.basis", decision_id, basis.as_str()),
                     actor_sub: actor.sub.clone(),
                     actor_org: actor.org.clone(),
                     decided_at: now,
@@ -1120,7 +1201,7 @@ pub async fn identification(
             )?;
             let action = format!("identification.{}", decision.as_str());
             common::audit(conn, &actor, &action, "case", id, Some(id), next.as_str(), now)?;
-            CaseBundle::load(conn, &actor, &registry, id)
+            CaseBundle::load(conn, &actor, &registry, &keyring, id)
         })
         .await?;
     Ok(ok_with_etag(bundle.case.version, bundle.view()))
@@ -1332,6 +1413,7 @@ pub async fn withdraw_consent(
     let consent_id = parse_id(&path.consent_id)?;
     let now = ctx.now();
     let notifier = ctx.notifier.clone();
+    let keyring = ctx.keyring.clone();
     let row = ctx
         .db
         .write(move |conn| {
@@ -1368,14 +1450,16 @@ pub async fn withdraw_consent(
                     })
                     .collect();
                 for referral in referral_rows::for_case(conn, case_id)? {
-                    let relied = referral.consent_id == Some(consent_id)
-                        || (referral.state == ReferralState::Draft.as_str()
-                            && referral.to_organisation == consent.organisation
-                            && remaining.is_empty());
+                    // Another standing consent for the same receiver keeps it going.
+                    let relied = remaining.is_empty()
+                        && (referral.consent_id == Some(consent_id)
+                            || (referral.state == ReferralState::Draft.as_str()
+                                && referral.to_organisation == consent.organisation));
                     if relied {
                         super::referrals::withdraw_by_system(
                             conn,
                             &notifier,
+                            &keyring,
                             referral,
                             &actor,
                             now,
@@ -1458,6 +1542,7 @@ pub async fn legal_basis(
         return Err(ApiError::internal("validated field missing"));
     };
     let now = ctx.now();
+    let keyring = ctx.keyring.clone();
     let row = ctx
         .db
         .write(move |conn| {
@@ -1472,7 +1557,7 @@ pub async fn legal_basis(
                             id,
                             case_id,
                             basis,
-                            justification: justification.into_string(),
+                            justification: keyring.seal("legal_bases.justification", id, justification.as_str()),
                             recorded_by: actor.sub.clone(),
                             recorded_org: actor.org.clone(),
                             recorded_at: now,
@@ -1498,6 +1583,7 @@ pub async fn legal_basis(
                 .ok_or(ApiError::NotFound)
         })
         .await?;
+    let row = open_legal_basis(&ctx.keyring, row)?;
     let view = LegalBasisView {
         id: row.id.0,
         basis: row.basis.clone(),

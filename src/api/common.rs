@@ -219,7 +219,7 @@ pub fn case_access(
     }
     let receives = referrals
         .iter()
-        .any(|r| r.to_organisation == actor.org && r.state != ReferralState::Draft.as_str());
+        .any(|r| r.to_organisation == actor.org && r.submitted_at.is_some());
     if receives && (actor.has(Role::Intake) || actor.has(Role::Caseworker)) {
         return Ok(CaseAccess::Receiver);
     }

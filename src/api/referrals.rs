@@ -7,10 +7,12 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::cases::{CasePath, Context, forms_of, is_minor, organisation_slug};
+use super::cases::{open_case, open_opt};
 use super::common::{self, Idempotency, Page, etag, owned_case, parse_id};
 use super::input::{self, Fields};
 use super::routing::{capacity_map, profile_of};
 use crate::auth::{Actor, Role};
+use crate::crypto::Keyring;
 use crate::db::cases::{self as case_rows, CaseRow};
 use crate::db::organisations as organisation_rows;
 use crate::db::outbox;
@@ -101,10 +103,11 @@ pub struct OverdueStep {
 }
 
 /// What rendering a referral needs besides the rows: the deadlines and the time.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ViewContext {
     pub limits: DeadlineLimits,
     pub now: Instant,
+    pub keyring: web::Data<Keyring>,
 }
 
 impl ViewContext {
@@ -112,6 +115,7 @@ impl ViewContext {
         Ok(Self {
             limits: ctx.settings.deadline_limits().map_err(ApiError::internal)?,
             now: ctx.now(),
+            keyring: ctx.keyring.clone(),
         })
     }
 }
@@ -206,15 +210,22 @@ pub fn referral_view(
 fn visible_referral(conn: &mut AnyConnection, actor: &Actor, id: Id) -> Result<ReferralRow, ApiError> {
     let row = referral_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
     let sender = row.from_organisation == actor.org;
-    let receiver = row.to_organisation == actor.org && row.state != ReferralState::Draft.as_str();
-    if sender || receiver {
-        Ok(row)
-    } else {
-        Err(ApiError::NotFound)
+    // Never handed over (a draft, or withdrawn as one): still the sender's alone.
+    let receiver = row.to_organisation == actor.org && row.submitted_at.is_some();
+    if !(sender || receiver) {
+        return Err(ApiError::NotFound);
     }
+    if !(actor.has(Role::Caseworker) || actor.has(Role::Intake) || actor.has(Role::Admin)) {
+        return Err(ApiError::forbidden_role(if sender {
+            Role::Caseworker
+        } else {
+            Role::Intake
+        }));
+    }
+    Ok(row)
 }
 
-fn load_view(conn: &mut AnyConnection, actor: &Actor, id: Id, vc: ViewContext) -> Result<ReferralView, ApiError> {
+fn load_view(conn: &mut AnyConnection, actor: &Actor, id: Id, vc: &ViewContext) -> Result<ReferralView, ApiError> {
     let row = visible_referral(conn, actor, id)?;
     render(conn, actor, &row, vc)
 }
@@ -223,10 +234,21 @@ fn render(
     conn: &mut AnyConnection,
     actor: &Actor,
     row: &ReferralRow,
-    vc: ViewContext,
+    vc: &ViewContext,
 ) -> Result<ReferralView, ApiError> {
-    let case = case_rows::find(conn, row.case_id)?.ok_or(ApiError::NotFound)?;
-    let history = referral_rows::history(conn, row.id)?;
+    let keyring = &vc.keyring;
+    let case = open_case(keyring, case_rows::find(conn, row.case_id)?.ok_or(ApiError::NotFound)?)?;
+    let history = referral_rows::history(conn, row.id)?
+        .into_iter()
+        .map(|mut h| {
+            h.reason = open_opt(keyring, "referral_history.reason", h.id, h.reason.as_deref())?;
+            h.outcome = open_opt(keyring, "referral_history.outcome", h.id, h.outcome.as_deref())?;
+            Ok(h)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut row = row.clone();
+    row.note = open_opt(keyring, "referrals.note", row.id, row.note.as_deref())?;
+    let row = &row;
     let clock = StepClock {
         state: parse_state(&row.state)?,
         urgency: row.urgency.parse().map_err(ApiError::internal)?,
@@ -329,7 +351,9 @@ pub async fn create(
                             to_organisation: to,
                             services: serde_json::to_string(&services).map_err(ApiError::internal)?,
                             urgency: urgency.as_str().into(),
-                            note: note.map(|n| n.into_string()),
+                            note: vc
+                                .keyring
+                                .seal_opt("referrals.note", id, note.as_ref().map(|n| n.as_str())),
                             state: ReferralState::Draft.as_str().into(),
                             version: 1,
                             consent_id: None,
@@ -360,7 +384,7 @@ pub async fn create(
                     id
                 }
             };
-            load_view(conn, &actor, id, vc)
+            load_view(conn, &actor, id, &vc)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -425,7 +449,7 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<ReferralListQuer
             let (rows, next) = page.finish(rows, |r| r.id);
             let mut items = Vec::with_capacity(rows.len());
             for row in &rows {
-                items.push(render(conn, &actor, row, vc)?);
+                items.push(render(conn, &actor, row, &vc)?);
             }
             Ok::<_, ApiError>(ReferralList {
                 items,
@@ -456,7 +480,7 @@ pub struct ReferralPath {
 pub async fn get(actor: Actor, ctx: Context, path: web::Path<ReferralPath>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path.id)?;
     let vc = ViewContext::new(&ctx)?;
-    let view = ctx.db.run(move |conn| load_view(conn, &actor, id, vc)).await?;
+    let view = ctx.db.run(move |conn| load_view(conn, &actor, id, &vc)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::ETAG, etag(view.version)))
         .json(view))
@@ -582,11 +606,13 @@ pub async fn transition(
                 let passed = check_submit_guards(conn, &registry, &row, override_reason.as_deref(), now)?;
                 row.consent_id = passed.consent;
                 if !passed.overridden.is_empty() {
-                    row.eligibility_override = override_reason.clone();
+                    row.eligibility_override =
+                        vc.keyring
+                            .seal_opt("referrals.eligibility_override", row.id, override_reason.as_deref());
                     overridden = Some(passed.overridden);
                 }
             }
-            apply_transition(conn, &notifier, &mut row, &request, next, &actor, now)?;
+            apply_transition(conn, &notifier, &vc.keyring, &mut row, &request, next, &actor, now)?;
             if let Some(reasons) = overridden {
                 // Counted in oversight; the reason text stays on the referral.
                 common::audit(
@@ -600,7 +626,7 @@ pub async fn transition(
                     now,
                 )?;
             }
-            load_view(conn, &actor, id, vc)
+            load_view(conn, &actor, id, &vc)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -735,9 +761,11 @@ fn guards_failed<'a>(unmet: impl Iterator<Item = (&'a str, &'a str)>) -> ApiErro
 
 /// Writes a decided transition: the new state and its timestamps, the version bump (only if
 /// nobody else moved the referral meanwhile), and the history entry.
+#[allow(clippy::too_many_arguments)]
 fn apply_transition(
     conn: &mut AnyConnection,
     notifier: &Notifier,
+    keyring: &Keyring,
     row: &mut ReferralRow,
     request: &TransitionRequest,
     next: ReferralState,
@@ -777,10 +805,14 @@ fn apply_transition(
         return Err(ApiError::PreconditionFailed);
     }
     let seq = referral_rows::next_history_seq(conn, row.id)?;
+    let history_id = Id(uuid::Uuid::now_v7());
+    let seal = |field: &str, text: &Option<String>| {
+        keyring.seal_opt(field, history_id, text.as_deref().filter(|t| !t.is_empty()))
+    };
     referral_rows::insert_history(
         conn,
         &HistoryRow {
-            id: Id(uuid::Uuid::now_v7()),
+            id: history_id,
             referral_id: row.id,
             seq,
             action: request.action.as_str().into(),
@@ -790,9 +822,9 @@ fn apply_transition(
             actor_org: actor.org.clone(),
             at: now,
             reason_code: request.reason_code.map(|r| r.as_str().into()),
-            reason: request.reason.clone().filter(|r| !r.is_empty()),
+            reason: seal("referral_history.reason", &request.reason),
             outcome_code: request.outcome_code.map(|o| o.as_str().into()),
-            outcome: request.outcome.clone().filter(|o| !o.is_empty()),
+            outcome: seal("referral_history.outcome", &request.outcome),
         },
     )?;
     // System withdrawals follow a consent withdrawal, which sends its own notice.
@@ -818,6 +850,7 @@ fn apply_transition(
 pub fn withdraw_by_system(
     conn: &mut AnyConnection,
     notifier: &Notifier,
+    keyring: &Keyring,
     mut row: ReferralRow,
     actor: &Actor,
     now: Instant,
@@ -832,6 +865,7 @@ pub fn withdraw_by_system(
             apply_transition(
                 conn,
                 notifier,
+                keyring,
                 &mut row,
                 &request,
                 next,

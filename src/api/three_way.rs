@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::cases::open_opt;
 use super::cases::{CasePath, Context, organisation_slug};
 use super::common::{self, Idempotency, etag, owned_case, parse_id};
 use super::input::{self, Fields};
 use crate::auth::{Actor, Role};
+use crate::crypto::Keyring;
 use crate::db::cases as case_rows;
 use crate::db::referrals::{self as rows, ThreeWayRow};
 use crate::db::{AnyConnection, Id, Instant};
@@ -46,7 +48,7 @@ pub struct ThreeWayList {
     pub items: Vec<ThreeWayView>,
 }
 
-fn view(actor: &Actor, row: &ThreeWayRow) -> Result<ThreeWayView, ApiError> {
+fn view(actor: &Actor, keyring: &Keyring, row: &ThreeWayRow) -> Result<ThreeWayView, ApiError> {
     let state: ThreeWayState = row.state.parse().map_err(ApiError::internal)?;
     let may_act = row.organisation == actor.org && actor.has(Role::Caseworker);
     Ok(ThreeWayView {
@@ -59,8 +61,18 @@ fn view(actor: &Actor, row: &ThreeWayRow) -> Result<ThreeWayView, ApiError> {
         version: row.version,
         scheduled_for: row.scheduled_for.map(|t| t.0),
         held_at: row.held_at.map(|t| t.0),
-        care_evaluation: row.care_evaluation.clone(),
-        police_evaluation: row.police_evaluation.clone(),
+        care_evaluation: open_opt(
+            keyring,
+            "three_way_conversations.care_evaluation",
+            row.id,
+            row.care_evaluation.as_deref(),
+        )?,
+        police_evaluation: open_opt(
+            keyring,
+            "three_way_conversations.police_evaluation",
+            row.id,
+            row.police_evaluation.as_deref(),
+        )?,
         reporting_intention: row.reporting_intention.as_deref().and_then(|r| r.parse().ok()),
         created_at: row.created_at.0,
         updated_at: row.updated_at.0,
@@ -110,6 +122,7 @@ pub async fn create(
     path: web::Path<CasePath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let keyring = ctx.keyring.clone();
     let case_id = parse_id(&path.id)?;
     let body = body.into_inner();
     let idempotency = Idempotency::new(
@@ -172,7 +185,7 @@ pub async fn create(
                 }
             };
             let row = visible(conn, &actor, id)?;
-            view(&actor, &row)
+            view(&actor, &keyring, &row)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -197,6 +210,7 @@ pub async fn create(
 )]
 #[get("/cases/{id}/three-way-conversations")]
 pub async fn list_for_case(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Result<HttpResponse, ApiError> {
+    let keyring = ctx.keyring.clone();
     let case_id = parse_id(&path.id)?;
     let list = ctx
         .db
@@ -204,7 +218,7 @@ pub async fn list_for_case(actor: Actor, ctx: Context, path: web::Path<CasePath>
             owned_case(conn, &actor, case_id)?;
             let items = rows::three_way_for_case(conn, case_id)?
                 .iter()
-                .map(|r| view(&actor, r))
+                .map(|r| view(&actor, &keyring, r))
                 .collect::<Result<_, _>>()?;
             Ok::<_, ApiError>(ThreeWayList { items })
         })
@@ -222,12 +236,13 @@ pub async fn list_for_case(actor: Actor, ctx: Context, path: web::Path<CasePath>
 )]
 #[get("/three-way-conversations")]
 pub async fn list_invited(actor: Actor, ctx: Context) -> Result<HttpResponse, ApiError> {
+    let keyring = ctx.keyring.clone();
     let list = ctx
         .db
         .run(move |conn| {
             let items = rows::three_way_for_officer(conn, &actor.org, &actor.sub)?
                 .iter()
-                .map(|r| view(&actor, r))
+                .map(|r| view(&actor, &keyring, r))
                 .collect::<Result<_, _>>()?;
             Ok::<_, ApiError>(ThreeWayList { items })
         })
@@ -253,10 +268,11 @@ pub struct ThreeWayPath {
 )]
 #[get("/three-way-conversations/{id}")]
 pub async fn get(actor: Actor, ctx: Context, path: web::Path<ThreeWayPath>) -> Result<HttpResponse, ApiError> {
+    let keyring = ctx.keyring.clone();
     let id = parse_id(&path.id)?;
     let result = ctx
         .db
-        .run(move |conn| visible(conn, &actor, id).and_then(|r| view(&actor, &r)))
+        .run(move |conn| visible(conn, &actor, id).and_then(|r| view(&actor, &keyring, &r)))
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::ETAG, etag(result.version)))
@@ -304,6 +320,7 @@ pub async fn transition(
     path: web::Path<ThreeWayPath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let keyring = ctx.keyring.clone();
     let id = parse_id(&path.id)?;
     let mut f = Fields::new(body.into_inner())?;
     let action = f.required("action", input::one_of(&ThreeWayAction::ALL, ThreeWayAction::as_str));
@@ -412,8 +429,16 @@ pub async fn transition(
                 }
                 ThreeWayAction::Hold => row.held_at = Some(now),
                 ThreeWayAction::Evaluate => {
-                    row.care_evaluation = request.care_evaluation.clone();
-                    row.police_evaluation = request.police_evaluation.clone();
+                    row.care_evaluation = keyring.seal_opt(
+                        "three_way_conversations.care_evaluation",
+                        row.id,
+                        request.care_evaluation.as_deref(),
+                    );
+                    row.police_evaluation = keyring.seal_opt(
+                        "three_way_conversations.police_evaluation",
+                        row.id,
+                        request.police_evaluation.as_deref(),
+                    );
                     row.reporting_intention = request.reporting_intention.map(|r| r.as_str().into());
                 }
                 ThreeWayAction::Decline => {}
@@ -432,7 +457,7 @@ pub async fn transition(
                 next.as_str(),
                 now,
             )?;
-            view(&actor, &row)
+            view(&actor, &keyring, &row)
         })
         .await?;
     Ok(HttpResponse::Ok()

@@ -45,13 +45,15 @@ pub struct CaseRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = case_identifying_details, treat_none_as_null = true)]
+/// Sealed values (see `crate::crypto`); `name_index` is the blind index of the name.
 pub struct IdentifyingRow {
     pub case_id: Id,
     pub name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<String>,
+    pub name_index: Option<String>,
     pub updated_at: Instant,
 }
 

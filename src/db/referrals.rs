@@ -108,10 +108,10 @@ pub fn list(
 ) -> QueryResult<Vec<ReferralRow>> {
     let mut query = referrals::table.into_boxed();
     query = match direction {
-        // Receivers never see drafts: those are still the sender's.
+        // Receivers see what was handed over, never drafts (nor drafts withdrawn as such).
         Direction::Incoming => query
             .filter(referrals::to_organisation.eq(organisation))
-            .filter(referrals::state.ne("draft")),
+            .filter(referrals::submitted_at.is_not_null()),
         Direction::Outgoing => query.filter(referrals::from_organisation.eq(organisation)),
     };
     if let Some(state) = state {

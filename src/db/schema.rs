@@ -63,10 +63,11 @@ diesel::table! {
     case_identifying_details (case_id) {
         case_id -> DbUuid,
         name -> Nullable<Text>,
-        date_of_birth -> Nullable<Date>,
+        date_of_birth -> Nullable<Text>,
         phone -> Nullable<Text>,
         email -> Nullable<Text>,
         address -> Nullable<Text>,
+        name_index -> Nullable<Text>,
         updated_at -> UtcTime,
     }
 }

@@ -35,6 +35,8 @@ CREATE INDEX cases_by_organisation ON cases (organisation, id);
 CREATE INDEX cases_by_contact_date ON cases (contact_date);
 CREATE INDEX cases_by_reasonable_grounds ON cases (reasonable_grounds_on);
 
+-- Every value here is sealed (XChaCha20-Poly1305, see src/crypto.rs): no column holds a name,
+-- date of birth or contact detail in the clear. name_index is a keyed hash for search.
 CREATE TABLE case_identifying_details (
     case_id        TEXT PRIMARY KEY REFERENCES cases (id) ON DELETE CASCADE,
     name           TEXT,
@@ -42,8 +44,11 @@ CREATE TABLE case_identifying_details (
     phone          TEXT,
     email          TEXT,
     address        TEXT,
+    name_index     TEXT,
     updated_at     TEXT NOT NULL
 );
+-- Search by name through the blind index.
+CREATE INDEX identifying_by_name_index ON case_identifying_details (name_index);
 
 CREATE TABLE identification_decisions (
     id            TEXT PRIMARY KEY,
