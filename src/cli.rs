@@ -52,6 +52,16 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Retention of personal data of closed cases.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The routing rules.
     Routing {
         #[command(subcommand)]
@@ -61,6 +71,28 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Erase what is due now, as the service's retention task does; prints what it did.
+    Run {
+        /// Only report what is due.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-encrypt every sealed value under crypto.current_key. Resumable, and safe while the
+    /// service runs; prints how many values each column had re-encrypted.
+    Rotate {
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 

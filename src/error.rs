@@ -81,6 +81,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("guards failed")]
     GuardsFailed { detail: String, guards: Vec<String> },
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -114,6 +116,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Validation(_) => ("validation", "Invalid input"),
             ApiError::GuardsFailed { .. } => ("guards-failed", "Handover requirements not met"),
+            ApiError::TooManyRequests => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -133,6 +136,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "the request body is larger than the configured limit".into(),
             ApiError::UnsupportedMediaType => "the request body must be application/json".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
+            ApiError::TooManyRequests => "too many requests: wait as Retry-After says and try again".into(),
             // Never the cause: it may hold internals. The log has it, under the request id.
             ApiError::Unavailable(_) => "the service cannot handle the request right now; retry later".into(),
             ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
@@ -172,6 +176,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) | ApiError::GuardsFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

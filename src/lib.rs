@@ -10,5 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod notify;
+pub mod ratelimit;
+pub mod retention;
 pub mod startup;
 pub mod telemetry;

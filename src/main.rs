@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nrm::auth::{self, Role};
-use nrm::cli::{AuditCommand, Cli, Command, RoutingCommand};
+use nrm::cli::{AuditCommand, Cli, Command, KeysCommand, RetentionCommand, RoutingCommand};
 use nrm::config::{Settings, parse_duration};
 use nrm::startup::{self, Application};
 use nrm::telemetry;
@@ -74,6 +74,53 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Openapi => {
             print!("{}", nrm::api::openapi_json_text());
+            Ok(())
+        }
+        Command::Retention {
+            command: RetentionCommand::Run { dry_run, database_url },
+        } => {
+            let settings = settings_with(&cli, &[("database.url", database_url)])?;
+            telemetry::init(&settings.log);
+            let policy = nrm::retention::policy(&settings)?;
+            let db = startup::open_database(&settings).map_err(|e| e.to_string())?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let now = nrm::db::Instant::from_utc(chrono::Utc::now());
+            let report = nrm::retention::run_once(&mut conn, &policy, now, *dry_run).map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { database_url },
+        } => {
+            let settings = settings_with(&cli, &[("database.url", database_url)])?;
+            telemetry::init(&settings.log);
+            let keyring = nrm::crypto::Keyring::from_settings(&settings).map_err(|e| e.to_string())?;
+            let db = startup::open_database(&settings).map_err(|e| e.to_string())?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let mut counts = serde_json::Map::new();
+            for column in nrm::db::privacy::SealedColumn::ALL {
+                let mut total = 0;
+                loop {
+                    let done =
+                        nrm::db::privacy::rotate_batch(&mut conn, &keyring, column, 500).map_err(|e| e.to_string())?;
+                    total += done;
+                    if done == 0 {
+                        break;
+                    }
+                }
+                counts.insert(column.field().to_string(), total.into());
+            }
+            // SQLite keeps old page versions in the WAL until a checkpoint: fold them in, so the
+            // file holds only values under the current key (secure_delete zeroes freed space).
+            if !db.is_postgres() {
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .map_err(|e| e.to_string())?;
+            }
+            println!(
+                "{}",
+                serde_json::json!({ "current_key": keyring.current_key_id(), "reencrypted": counts })
+            );
             Ok(())
         }
         Command::Routing {

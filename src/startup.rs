@@ -25,6 +25,7 @@ use crate::domain::organisation::Registry;
 use crate::domain::routing::RoutingRules;
 use crate::notify::worker::{self, Delivery};
 use crate::notify::{self, Notifier, deadlines};
+use crate::ratelimit::{self, RateLimiter};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +166,16 @@ impl Application {
             .map_err(|e| StartupError::Config(format!("notifications.deadline_check_interval: {e}")))?;
         // Background work runs on every instance: claims and escalation records keep
         // instances from doing the same work twice.
+        let retention_policy = crate::retention::policy(&settings).map_err(StartupError::Config)?;
+        let retention_interval = parse_duration(&settings.retention.check_interval)
+            .map_err(|e| StartupError::Config(format!("retention.check_interval: {e}")))?;
         let tasks = vec![
+            tokio::spawn(crate::retention::run(
+                db.clone(),
+                clock.clone(),
+                retention_policy,
+                retention_interval,
+            )),
             tokio::spawn(worker::run(db.clone(), clock.clone(), delivery, notify::worker_id())),
             tokio::spawn(deadlines::run(
                 db.clone(),
@@ -179,6 +189,10 @@ impl Application {
         let notifier_data = web::Data::new(notifier);
         let routing_data = web::Data::new(routing);
         let keyring_data = web::Data::new(keyring);
+        let limiter_data = web::Data::new(RateLimiter::new(
+            settings.rate_limit.per_token_per_minute,
+            settings.rate_limit.per_address_per_minute,
+        ));
         let openapi_data = web::Data::new(api::OpenApiText(api::openapi_json_text()));
         let settings_data = web::Data::new(settings.clone());
         let clock_data = web::Data::new(clock);
@@ -200,9 +214,12 @@ impl Application {
                 .app_data(notifier_data.clone())
                 .app_data(routing_data.clone())
                 .app_data(keyring_data.clone())
+                .app_data(limiter_data.clone())
                 .configure(api::configure)
                 .split_for_parts();
+            // Outermost last: telemetry sees (and logs, with headers) the rate limiter's 429s.
             app.default_service(web::to(api::not_found))
+                .wrap(from_fn(ratelimit::middleware))
                 .wrap(from_fn(telemetry::middleware))
                 .wrap(Compress::default())
         })

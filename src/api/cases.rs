@@ -204,6 +204,8 @@ pub struct CaseBundle {
     pub identifying: Option<IdentifyingRow>,
     pub decisions: Vec<IdentificationDecisionRow>,
     pub legal_bases: Vec<LegalBasisRow>,
+    /// For a receiver shown identifying details: the consent that allows it.
+    pub disclosure_basis: Option<Id>,
 }
 
 impl CaseBundle {
@@ -219,12 +221,13 @@ impl CaseBundle {
         let case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
         let referrals = referral_rows::for_case(conn, id)?;
         let access = case_access(actor, &case, &referrals, registry)?;
-        let entitled = match access {
-            CaseAccess::Owner => true,
-            CaseAccess::FocalPoint => false,
+        let (entitled, disclosure_basis) = match access {
+            CaseAccess::Owner => (true, None),
+            CaseAccess::FocalPoint => (false, None),
             CaseAccess::Receiver => {
                 let consents = case_rows::consents_for(conn, id)?;
-                common::receiver_sees_identifying_details(&actor.org, &referrals, &consents)
+                let basis = common::receiver_sees_identifying_details(&actor.org, &referrals, &consents);
+                (basis.is_some(), basis)
             }
         };
         let identifying = if entitled {
@@ -255,6 +258,7 @@ impl CaseBundle {
                 .into_iter()
                 .map(|b| open_legal_basis(keyring, b))
                 .collect::<Result<_, _>>()?,
+            disclosure_basis,
         })
     }
 
@@ -744,6 +748,11 @@ pub async fn create(
                         last_incident_date: parsed.last_incident_date,
                         needs: needs_json(&parsed.needs),
                         unaccompanied: parsed.unaccompanied,
+                        closed_at: None,
+                        closed_reason: None,
+                        identifying_erased_at: None,
+                        free_text_erased_at: None,
+                        erasure_reason: None,
                     };
                     set_forms(&mut row, parsed.forms);
                     case_rows::insert(conn, &row)?;
@@ -885,7 +894,22 @@ pub async fn get(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Resul
         .db
         .write(move |conn| {
             let bundle = CaseBundle::load(conn, &actor, &registry, &keyring, id)?;
-            // Every disclosure of identifying details is on the record.
+            // Every disclosure of identifying details is on the record; to another
+            // organisation also in the disclosure register, with its basis.
+            if let (Some(_), Some(consent)) = (&bundle.identifying, bundle.disclosure_basis) {
+                crate::db::privacy::record_disclosure(
+                    conn,
+                    &crate::db::privacy::DisclosureRow {
+                        id: Id(uuid::Uuid::now_v7()),
+                        case_id: id,
+                        organisation: actor.org.clone(),
+                        actor_sub: actor.sub.clone(),
+                        at: now,
+                        basis_type: "consent".into(),
+                        basis_ref: consent.0.to_string(),
+                    },
+                )?;
+            }
             if bundle.identifying.is_some() {
                 common::audit(
                     conn,
@@ -1008,6 +1032,7 @@ pub async fn update(
         .db
         .write(move |conn| {
             let mut case = owned_case(conn, &actor, id)?;
+            common::writable(&case)?;
             if let Some(expected) = expected
                 && expected != case.version
             {
@@ -1147,6 +1172,7 @@ pub async fn identification(
         .db
         .write(move |conn| {
             let mut case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
+            common::writable(&case)?;
             let focal = common::is_focal_point_coordinator(&actor, &registry);
             let owner_org = case.organisation == actor.org;
             if !owner_org && !focal {
@@ -1244,7 +1270,7 @@ pub struct ConsentList {
     pub items: Vec<ConsentView>,
 }
 
-fn consent_view(row: &ConsentRow) -> Result<ConsentView, ApiError> {
+pub fn consent_view(row: &ConsentRow) -> Result<ConsentView, ApiError> {
     Ok(ConsentView {
         id: row.id.0,
         case_id: row.case_id.0,
@@ -1311,7 +1337,7 @@ pub async fn create_consent(
     let row = ctx
         .db
         .write(move |conn| {
-            let _case = owned_case(conn, &actor, case_id)?;
+            common::writable(&owned_case(conn, &actor, case_id)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {
@@ -1417,7 +1443,7 @@ pub async fn withdraw_consent(
     let row = ctx
         .db
         .write(move |conn| {
-            owned_case(conn, &actor, case_id)?;
+            common::writable(&owned_case(conn, &actor, case_id)?)?;
             let consents = case_rows::consents_for(conn, case_id)?;
             let consent = consents
                 .iter()
@@ -1546,7 +1572,7 @@ pub async fn legal_basis(
     let row = ctx
         .db
         .write(move |conn| {
-            owned_case(conn, &actor, case_id)?;
+            common::writable(&owned_case(conn, &actor, case_id)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {
@@ -1622,7 +1648,7 @@ pub struct AnonymousNotificationList {
     pub next_cursor: Option<String>,
 }
 
-fn notification_view(row: &AnonymousNotificationRow) -> AnonymousNotificationView {
+pub fn notification_view(row: &AnonymousNotificationRow) -> AnonymousNotificationView {
     AnonymousNotificationView {
         id: row.id.0,
         case_id: row.case_id.0,
@@ -1689,6 +1715,7 @@ pub async fn anonymous_notification(
         .db
         .write(move |conn| {
             let case = owned_case(conn, &actor, case_id)?;
+            common::writable(&case)?;
             if let Some(id) = idempotency.replay(conn, &actor)? {
                 return case_rows::find_anonymous_notification(conn, id)?.ok_or(ApiError::NotFound);
             }

@@ -231,19 +231,31 @@ pub fn case_access(
 
 /// Whether a receiving organisation may see identifying details: it holds an accepted
 /// referral (accepted or in care) and a standing `data_sharing` consent names it.
+/// Returns the consent that allows it, the basis recorded in the disclosure register.
 pub fn receiver_sees_identifying_details(
     org: &str,
     referrals: &[ReferralRow],
     consents: &[crate::db::cases::ConsentRow],
-) -> bool {
+) -> Option<Id> {
     let accepted = referrals.iter().any(|r| {
         r.to_organisation == org
             && (r.state == ReferralState::Accepted.as_str() || r.state == ReferralState::InCare.as_str())
     });
     let consent = consents
         .iter()
-        .any(|c| c.organisation == org && c.scope == ConsentScope::DataSharing.as_str() && c.withdrawn_at.is_none());
-    accepted && consent
+        .find(|c| c.organisation == org && c.scope == ConsentScope::DataSharing.as_str() && c.withdrawn_at.is_none());
+    consent.filter(|_| accepted).map(|c| c.id)
+}
+
+/// Closed cases are read-only.
+pub fn writable(case: &CaseRow) -> Result<(), ApiError> {
+    if case.closed_at.is_some() {
+        return Err(ApiError::Conflict {
+            detail: "this case is closed and read-only".into(),
+            allowed_actions: None,
+        });
+    }
+    Ok(())
 }
 
 /// Loads a case and checks the caller may act on it as its owner (caseworker of the

@@ -9,6 +9,7 @@ pub mod health;
 pub mod input;
 pub mod organisations;
 pub mod oversight;
+pub mod privacy;
 pub mod referrals;
 pub mod routing;
 pub mod three_way;
@@ -38,6 +39,7 @@ use crate::error::{ApiError, FieldError, Problem};
         (name = "consent", description = "Informed consent and statutory bases"),
         (name = "referrals", description = "Handovers between organisations and their state machine"),
         (name = "routing", description = "Explained suggestions of where a case could go next"),
+        (name = "privacy", description = "Disclosures, subject access, closure, erasure and search by name"),
         (name = "three-way conversations", description = "Conversations with a police investigator in the chat"),
         (name = "oversight", description = "Audit trail and case-flow monitoring for the national focal point"),
         (name = "statistics", description = "Published figures, without personal data"),
@@ -66,6 +68,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(openapi_json)
             .service(organisations::list)
             .service(organisations::get)
+            .service(privacy::search)
             .service(cases::create)
             .service(cases::list)
             .service(cases::get)
@@ -78,6 +81,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(cases::anonymous_notification)
             .service(cases::list_anonymous_notifications)
             .service(routing::suggestions)
+            .service(privacy::disclosures)
+            .service(privacy::export)
+            .service(privacy::close)
+            .service(privacy::erase)
             .service(organisations::set_capacity)
             .service(referrals::create)
             .service(referrals::list)

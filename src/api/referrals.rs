@@ -230,7 +230,7 @@ fn load_view(conn: &mut AnyConnection, actor: &Actor, id: Id, vc: &ViewContext) 
     render(conn, actor, &row, vc)
 }
 
-fn render(
+pub fn render(
     conn: &mut AnyConnection,
     actor: &Actor,
     row: &ReferralRow,
@@ -337,7 +337,7 @@ pub async fn create(
     let view = ctx
         .db
         .write(move |conn| {
-            owned_case(conn, &actor, case_id)?;
+            common::writable(&owned_case(conn, &actor, case_id)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {

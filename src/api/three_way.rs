@@ -145,7 +145,7 @@ pub async fn create(
     let result = ctx
         .db
         .write(move |conn| {
-            owned_case(conn, &actor, case_id)?;
+            common::writable(&owned_case(conn, &actor, case_id)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {
@@ -463,4 +463,17 @@ pub async fn transition(
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::ETAG, etag(result.version)))
         .json(result))
+}
+
+/// The case's conversations as the owning organisation sees them (for the subject-access export).
+pub fn for_case(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    keyring: &Keyring,
+    case_id: Id,
+) -> Result<Vec<ThreeWayView>, ApiError> {
+    rows::three_way_for_case(conn, case_id)?
+        .iter()
+        .map(|r| view(actor, keyring, r))
+        .collect()
 }

@@ -41,6 +41,12 @@ pub struct CaseRow {
     /// JSON array of need codes (`domain::routing::Need`).
     pub needs: String,
     pub unaccompanied: bool,
+    /// Closed cases are read-only; retention counts from here.
+    pub closed_at: Option<Instant>,
+    pub closed_reason: Option<String>,
+    pub identifying_erased_at: Option<Instant>,
+    pub free_text_erased_at: Option<Instant>,
+    pub erasure_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cases;
 pub mod organisations;
 pub mod outbox;
+pub mod privacy;
 pub mod referrals;
 pub mod schema;
 pub mod stats;
@@ -117,7 +118,7 @@ impl ConnectionMaker {
                     .map_err(|e| DbError::Connect(format!("{}: {e}", path.display())))?;
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON;",
+                     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
                     self.sqlite_busy_timeout_ms
                 ))?;
                 Ok(AnyConnection::Sqlite(conn))

@@ -53,6 +53,11 @@ diesel::table! {
         last_incident_date -> Nullable<Date>,
         needs -> Text,
         unaccompanied -> Bool,
+        closed_at -> Nullable<UtcTime>,
+        closed_reason -> Nullable<Text>,
+        identifying_erased_at -> Nullable<UtcTime>,
+        free_text_erased_at -> Nullable<UtcTime>,
+        erasure_reason -> Nullable<Text>,
     }
 }
 
@@ -237,6 +242,7 @@ diesel::joinable!(referrals -> cases (case_id));
 diesel::joinable!(referral_history -> referrals (referral_id));
 diesel::joinable!(consents -> cases (case_id));
 diesel::joinable!(three_way_conversations -> cases (case_id));
+diesel::joinable!(case_identifying_details -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
     cases,
     referrals,
@@ -319,5 +325,20 @@ diesel::table! {
         places_free -> Integer,
         updated_by -> Text,
         updated_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    disclosures (id) {
+        id -> DbUuid,
+        case_id -> DbUuid,
+        organisation -> Text,
+        actor_sub -> Text,
+        at -> UtcTime,
+        basis_type -> Text,
+        basis_ref -> Text,
     }
 }

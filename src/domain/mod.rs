@@ -8,6 +8,7 @@ pub mod deadline;
 pub mod notification;
 pub mod organisation;
 pub mod referral;
+pub mod retention;
 pub mod routing;
 pub mod stats;
 pub mod text;

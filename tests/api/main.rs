@@ -15,6 +15,7 @@ mod notifications;
 mod openapi;
 mod organisations;
 mod oversight;
+mod privacy;
 mod referrals;
 mod routing;
 mod smtp;

@@ -1,0 +1,125 @@
+//! The retention task: erases personal data of closed cases when it is due, by the same
+//! rules as `nrm retention run`. Runs on every instance; erasing twice is harmless.
+
+use std::time::Duration as StdDuration;
+
+use serde::Serialize;
+
+use crate::clock::SharedClock;
+use crate::config::{Settings, parse_duration};
+use crate::db::audit::{NewAuditEntry, append};
+use crate::db::privacy::{erase_free_text, erase_identifying, retention_due};
+use crate::db::{AnyConnection, Db, DbError, Id, Instant, write_transaction};
+use crate::domain::retention::{RetentionPolicy, due};
+
+pub fn policy(settings: &Settings) -> Result<RetentionPolicy, String> {
+    let parse = |setting: &str, text: &str| {
+        parse_duration(text)
+            .map_err(|e| format!("{setting}: {e}"))
+            .and_then(|d| chrono::Duration::from_std(d).map_err(|e| format!("{setting}: {e}")))
+    };
+    Ok(RetentionPolicy {
+        identifying_after: parse(
+            "retention.identifying_details_after",
+            &settings.retention.identifying_details_after,
+        )?,
+        free_text_after: parse("retention.free_text_after", &settings.retention.free_text_after)?,
+    })
+}
+
+/// What one run erased (or, dry, would erase).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub dry_run: bool,
+    /// Cases whose identifying details were erased.
+    pub identifying_details: usize,
+    /// Cases whose pseudonym and free text were erased.
+    pub free_text: usize,
+}
+
+fn audit(conn: &mut AnyConnection, case_id: Id, action: &str, now: Instant) -> diesel::QueryResult<i64> {
+    append(
+        conn,
+        &NewAuditEntry {
+            actor_sub: "system".into(),
+            actor_org: "system".into(),
+            actor_roles: String::new(),
+            action: action.into(),
+            resource_type: "case".into(),
+            resource_id: case_id.0.to_string(),
+            case_id: Some(case_id),
+            outcome: "retention".into(),
+        },
+        now,
+    )
+}
+
+/// One pass over the closed cases that are due, each in its own transaction.
+pub fn run_once(
+    conn: &mut AnyConnection,
+    policy: &RetentionPolicy,
+    now: Instant,
+    dry_run: bool,
+) -> Result<RetentionReport, DbError> {
+    let mut report = RetentionReport {
+        dry_run,
+        ..Default::default()
+    };
+    loop {
+        let batch = retention_due(
+            conn,
+            Instant::from_utc(now.0 - policy.identifying_after),
+            Instant::from_utc(now.0 - policy.free_text_after),
+            500,
+        )?;
+        let mut progressed = false;
+        for (case_id, closed_at, identifying_erased, free_text_erased) in &batch {
+            let due = due(
+                policy,
+                closed_at.map(|c| c.0),
+                identifying_erased.is_some(),
+                free_text_erased.is_some(),
+                now.0,
+            );
+            report.identifying_details += usize::from(due.identifying);
+            report.free_text += usize::from(due.free_text);
+            if dry_run || !(due.identifying || due.free_text) {
+                continue;
+            }
+            progressed = true;
+            write_transaction(conn, |conn| {
+                if due.identifying {
+                    erase_identifying(conn, *case_id, now)?;
+                    audit(conn, *case_id, "case.retention.identifying_details", now)?;
+                }
+                if due.free_text {
+                    erase_free_text(conn, *case_id, now)?;
+                    audit(conn, *case_id, "case.retention.free_text", now)?;
+                }
+                Ok::<_, diesel::result::Error>(())
+            })?;
+        }
+        if dry_run || !progressed || batch.len() < 500 {
+            return Ok(report);
+        }
+    }
+}
+
+/// Runs until the process ends.
+pub async fn run(db: Db, clock: SharedClock, policy: RetentionPolicy, interval: StdDuration) {
+    loop {
+        let now = Instant::from_utc(clock.now());
+        match db.run(move |conn| run_once(conn, &policy, now, false)).await {
+            Ok(report) if report.identifying_details + report.free_text > 0 => {
+                tracing::info!(
+                    identifying_details = report.identifying_details,
+                    free_text = report.free_text,
+                    "retention: personal data of closed cases erased"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(error = %error, "retention run failed"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
