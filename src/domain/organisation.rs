@@ -123,6 +123,8 @@ pub struct ServiceOffer {
     /// Informational: routing never refuses on language.
     pub languages: Vec<String>,
     pub available_24_7: bool,
+    /// Opening hours in words when not 24/7, e.g. "ma-vr 09:00-17:00" (informational).
+    pub hours: Option<String>,
     /// The service has live capacity (e.g. shelter places), set by the organisation's intake
     /// staff; with none free it is not suggested.
     pub capacity_managed: bool,
@@ -143,6 +145,7 @@ impl ServiceOffer {
             nationalities: Vec::new(),
             languages: Vec::new(),
             available_24_7: organisation.available_24_7,
+            hours: None,
             capacity_managed: false,
         }
     }
@@ -233,6 +236,7 @@ struct OfferEntry {
     #[serde(default)]
     languages: Vec<String>,
     available_24_7: Option<bool>,
+    hours: Option<String>,
     #[serde(default)]
     capacity_managed: bool,
 }
@@ -506,6 +510,12 @@ fn service_offers(
             nationalities: dedup(&entry.nationalities),
             languages,
             available_24_7: entry.available_24_7.unwrap_or(default.available_24_7),
+            hours: entry
+                .hours
+                .as_deref()
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string),
             capacity_managed: entry.capacity_managed,
         };
         if written.insert(entry.service.as_str(), offer).is_some() {

@@ -1,4 +1,4 @@
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::api_test;
 use crate::helpers::{TestApp, expect_problem};
@@ -52,6 +52,32 @@ async fn one_organisation_by_slug(app: TestApp) {
             .any(|s| s == "care_coordination")
     );
 
+    // The service directory: eligibility and availability per service.
+    let offlimits: Value = app
+        .get("/api/v1/organisations/offlimits", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let removal = offlimits["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["service"] == "image_removal")
+        .unwrap();
+    assert_eq!(removal["hours"], "ma-vr 09:00-17:00");
+    assert_eq!(removal["available_24_7"], false);
+    let csg: Value = app.get("/api/v1/organisations/csg", &token).await.json().await.unwrap();
+    let acute = csg["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["service"] == "acute_sexual_violence_care")
+        .unwrap();
+    assert_eq!(
+        (acute["available_24_7"].clone(), acute["minors"].clone()),
+        (json!(true), json!(true))
+    );
     expect_problem(app.get("/api/v1/organisations/does-not-exist", &token).await, 404).await;
     expect_problem(app.get("/api/v1/organisations/%00%ff", &token).await, 404).await;
 }

@@ -296,8 +296,8 @@ async fn disclosures_export_closure_retention_and_erasure(backend: Backend) {
     );
     expect_problem(app.get(&format!("{case_url}/export"), &a.csg_intake).await, 404).await;
 
-    let (report_before, verify_before) = report_and_verify(&app).await;
-    assert_eq!(verify_before["valid"], true);
+    // A second case, erased on request later.
+    let (other, _) = case_with_personal_data(&app).await;
 
     // Closing needs every referral finished; then the case is read-only.
     let close = json!({"reason_code": "support_completed"});
@@ -341,6 +341,9 @@ async fn disclosures_export_closure_retention_and_erasure(backend: Backend) {
     )
     .await;
 
+    let (report_before, verify_before) = report_and_verify(&app).await;
+    assert_eq!(verify_before["valid"], true);
+
     // Half a year later the retention task erases the identifying details...
     app.clock.advance(Days::days(181));
     let after = wait_until(&app, &case_url, &a.fier_caseworker, |c| {
@@ -369,7 +372,6 @@ async fn disclosures_export_closure_retention_and_erasure(backend: Backend) {
     assert!(!export.to_string().contains(NOTE));
 
     // Erasure on request, now, by an admin; the receivers are told without personal data.
-    let (other, _) = case_with_personal_data(&app).await;
     let erase = json!({"reason": "data_subject_request"});
     expect_problem(
         app.post_json(&format!("/api/v1/cases/{other}/erase"), &a.fier_caseworker, &erase)
@@ -406,26 +408,8 @@ async fn disclosures_export_closure_retention_and_erasure(backend: Backend) {
 
     // Statistics and the audit chain are the same as before.
     let (report_after, verify_after) = report_and_verify(&app).await;
-    let facts = |r: &Value| {
-        json!([
-            r["persons"],
-            r["exploitation"],
-            r["age"],
-            r["gender"],
-            r["nationality"],
-            r["registering_organisation"]
-        ])
-    };
-    assert_eq!(facts(&report_after)["0"], facts(&report_before)["0"]);
-    assert_eq!(
-        report_after["persons"]["total"],
-        report_before["persons"]["total"].as_i64().unwrap() + 1,
-        "one more case, nothing lost"
-    );
-    assert_eq!(
-        report_after["exploitation"]["sexual"],
-        report_before["exploitation"]["sexual"].as_i64().unwrap() + 1
-    );
+    assert_eq!(report_after, report_before, "retention and erasure change no statistic");
+    assert!(report_after["persons"]["total"].as_i64().unwrap() >= 2);
     assert_eq!(verify_after["valid"], true);
     assert!(verify_after["entries"].as_i64().unwrap() > verify_before["entries"].as_i64().unwrap());
     let audit: Value = app
