@@ -204,6 +204,8 @@ impl Drop for DatabaseGuard {
 
 /// A fresh database for one test: its URL and the guard that removes it.
 pub fn fresh_database(backend: Backend) -> (String, DatabaseGuard) {
+    // Every test starts here or in spawn_app: the place to set process-wide state.
+    init_once();
     let unique = uuid::Uuid::now_v7().simple().to_string();
     match backend {
         Backend::Sqlite => {

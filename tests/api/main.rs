@@ -18,5 +18,6 @@ mod oversight;
 mod privacy;
 mod referrals;
 mod routing;
+mod scale_out;
 mod smtp;
 mod three_way;
