@@ -547,12 +547,11 @@ fn parse_new_case(body: Value, registry: &Registry, today: NaiveDate) -> Result<
     let needs = f.defaulted("needs", Vec::new(), needs_list);
     let unaccompanied = f.defaulted("unaccompanied", false, input::boolean);
     let identifying = f.object("identifying_details", |inner| identifying_details(inner, today));
-    if let (Some(Some(age)), Some(uncertain), Some(presumed), Some(true)) =
+    // Only when the age fields themselves parsed; their own errors are reported already.
+    if let (Some(age), Some(uncertain), Some(presumed), Some(true)) =
         (age, age_uncertain, presumed_minor, unaccompanied)
-        && !treated_as_minor(Some(age), uncertain, presumed)
+        && !treated_as_minor(age, uncertain, presumed)
     {
-        f.error("unaccompanied", UNACCOMPANIED_MINORS_ONLY);
-    } else if let (Some(None), Some(false), Some(true)) = (age, presumed_minor, unaccompanied) {
         f.error("unaccompanied", UNACCOMPANIED_MINORS_ONLY);
     }
     f.finish()?;

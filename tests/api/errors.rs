@@ -22,7 +22,12 @@ api_test!(unknown_routes_and_methods_are_problem_json);
 
 /// Every route × method × body shape: the answer is below 500 and errors are problem+json.
 pub async fn assert_garbage_is_refused(app: &TestApp, paths: &[&str]) {
-    let token = app.token("cw", "fier", &["caseworker", "intake", "coordinator", "admin"]);
+    assert_garbage_is_refused_as(app, paths, "fier").await;
+}
+
+/// The same, as a user of `org` holding every role.
+pub async fn assert_garbage_is_refused_as(app: &TestApp, paths: &[&str], org: &str) {
+    let token = app.token("everyone", org, &["caseworker", "intake", "coordinator", "admin"]);
     let long = "x".repeat(5000);
     let bodies: Vec<(&str, Vec<u8>)> = vec![
         ("application/json", b"{".to_vec()),
@@ -73,10 +78,63 @@ pub async fn assert_garbage_is_refused(app: &TestApp, paths: &[&str]) {
 }
 
 async fn garbage_on_every_route(app: TestApp) {
-    assert_garbage_is_refused(
-        &app,
-        &["/api/v1/organisations", "/api/v1/organisations/fier", "/health/live"],
-    )
-    .await;
+    let (case, referral) = app.submitted_referral("csg", &["acute_sexual_violence_care"]).await;
+    let case_id = case["id"].as_str().unwrap();
+    let referral_id = referral["id"].as_str().unwrap();
+    let cases = format!("/api/v1/cases/{case_id}");
+    let sub = |tail: &str| format!("{cases}/{tail}");
+    let referral = format!("/api/v1/referrals/{referral_id}");
+    let transitions = format!("{referral}/transitions");
+    let paths = [
+        "/api/v1/organisations".to_string(),
+        "/api/v1/organisations/fier".into(),
+        "/api/v1/organisations/fier/capacity".into(),
+        "/health/live".into(),
+        "/health/ready".into(),
+        "/api/v1/openapi.json".into(),
+        "/api/v1/cases".into(),
+        "/api/v1/cases/search".into(),
+        cases.clone(),
+        sub("identification"),
+        sub("consents"),
+        sub(&format!("consents/{}/withdraw", uuid::Uuid::now_v7())),
+        sub("legal-basis"),
+        sub("referrals"),
+        sub("three-way-conversations"),
+        sub("anonymous-notification"),
+        sub("routing"),
+        sub("disclosures"),
+        sub("export"),
+        sub("close"),
+        sub("erase"),
+        "/api/v1/referrals".into(),
+        referral,
+        transitions,
+        "/api/v1/three-way-conversations".into(),
+        format!("/api/v1/three-way-conversations/{}", uuid::Uuid::now_v7()),
+        format!("/api/v1/three-way-conversations/{}/transitions", uuid::Uuid::now_v7()),
+        "/api/v1/anonymous-notifications".into(),
+        "/api/v1/audit".into(),
+        "/api/v1/audit/verify".into(),
+        "/api/v1/oversight/flows".into(),
+        "/api/v1/stats/report".into(),
+        "/api/v1/stats/eu".into(),
+        "/api/v1/admin/outbox".into(),
+        format!("/api/v1/admin/outbox/{}/retry", uuid::Uuid::now_v7()),
+    ];
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    assert_garbage_is_refused(&app, &paths).await;
+    // The national focal point's routes, past their role check.
+    let focal = [
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
+        "/api/v1/oversight/flows",
+        "/api/v1/stats/report",
+        "/api/v1/stats/eu",
+        "/api/v1/admin/outbox",
+        "/api/v1/anonymous-notifications",
+        "/api/v1/organisations/comensha/capacity",
+    ];
+    assert_garbage_is_refused_as(&app, &focal, "comensha").await;
 }
 api_test!(garbage_on_every_route);

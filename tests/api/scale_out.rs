@@ -24,7 +24,11 @@ impl Drop for Instance {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn nrm(database_url: &str, smtp_port: u16) -> Command {
@@ -47,11 +51,22 @@ fn nrm(database_url: &str, smtp_port: u16) -> Command {
 
 async fn start(database_url: &str, smtp_port: u16) -> Instance {
     let port = free_port();
-    let child = nrm(database_url, smtp_port).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).spawn().unwrap();
-    let instance = Instance { child, base: format!("http://127.0.0.1:{port}") };
+    let child = nrm(database_url, smtp_port)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let instance = Instance {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     for _ in 0..300 {
-        if client.get(format!("{}/health/ready", instance.base)).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{}/health/ready", instance.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             return instance;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -71,7 +86,10 @@ async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -
 
 async fn transition(client: &reqwest::Client, base: &str, token: &str, referral: &Value, body: Value) -> (u16, Value) {
     let response = client
-        .post(format!("{base}/api/v1/referrals/{}/transitions", referral["id"].as_str().unwrap()))
+        .post(format!(
+            "{base}/api/v1/referrals/{}/transitions",
+            referral["id"].as_str().unwrap()
+        ))
         .bearer_auth(token)
         .header("If-Match", format!("\"{}\"", referral["version"]))
         .json(&body)
@@ -95,8 +113,11 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
     let a = start(&database_url, sink.port).await;
     let b = start(&database_url, sink.port).await;
     let client = reqwest::Client::new();
-    let (cw, intake, coordinator) =
-        (token("cw", "fier", "caseworker"), token("in", "csg", "intake"), token("fp", "comensha", "coordinator"));
+    let (cw, intake, coordinator) = (
+        token("cw", "fier", "caseworker"),
+        token("in", "csg", "intake"),
+        token("fp", "comensha", "coordinator"),
+    );
 
     // Five referrals handed over, half through each instance.
     let mut referrals = Vec::new();
@@ -104,8 +125,13 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
         let base = if n % 2 == 0 { &a.base } else { &b.base };
         let case = post(&client, format!("{base}/api/v1/cases"), &cw, helpers::adult_case()).await;
         let id = case["id"].as_str().unwrap();
-        post(&client, format!("{base}/api/v1/cases/{id}/identification"), &cw, json!({"decision": "reasonable_grounds", "basis": "b"}))
-            .await;
+        post(
+            &client,
+            format!("{base}/api/v1/cases/{id}/identification"),
+            &cw,
+            json!({"decision": "reasonable_grounds", "basis": "b"}),
+        )
+        .await;
         post(
             &client,
             format!("{base}/api/v1/cases/{id}/consents"),
@@ -132,7 +158,12 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
             let base = if n % 2 == 0 { a.base.clone() } else { b.base.clone() };
             let (client, intake, referral) = (reqwest::Client::new(), intake.clone(), referral.clone());
             handles.push(tokio::spawn(async move {
-                (referral["id"].as_str().unwrap().to_string(), transition(&client, &base, &intake, &referral, json!({"action": "accept"})).await.0)
+                (
+                    referral["id"].as_str().unwrap().to_string(),
+                    transition(&client, &base, &intake, &referral, json!({"action": "accept"}))
+                        .await
+                        .0,
+                )
             }));
         }
     }
@@ -148,7 +179,11 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
 
     // The rest of the handover, alternating instances; each step exactly once in history.
     for (n, referral) in referrals.iter().enumerate() {
-        let (first, second) = if n % 2 == 0 { (&a.base, &b.base) } else { (&b.base, &a.base) };
+        let (first, second) = if n % 2 == 0 {
+            (&a.base, &b.base)
+        } else {
+            (&b.base, &a.base)
+        };
         let current: Value = client
             .get(format!("{first}/api/v1/referrals/{}", referral["id"].as_str().unwrap()))
             .bearer_auth(&intake)
@@ -170,7 +205,12 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
         )
         .await;
         assert_eq!(status, 200);
-        let actions: Vec<&str> = done["history"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+        let actions: Vec<&str> = done["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["action"].as_str().unwrap())
+            .collect();
         assert_eq!(actions, vec!["submit", "accept", "start_care", "complete"]);
     }
 
@@ -178,7 +218,11 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
     // although both instances run a delivery worker.
     let messages = sink.wait_for(15, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let messages = if sink.messages().len() > messages.len() { sink.messages() } else { messages };
+    let messages = if sink.messages().len() > messages.len() {
+        sink.messages()
+    } else {
+        messages
+    };
     let mut subjects: Vec<String> = messages.iter().map(|m| m.subject()).collect();
     assert_eq!(subjects.len(), 15, "{subjects:#?}");
     subjects.sort();
@@ -186,8 +230,15 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
     assert_eq!(subjects.len(), 15, "no notification sent twice");
 
     // The audit chain stayed one chain.
-    let verdict: Value =
-        client.get(format!("{}/api/v1/audit/verify", b.base)).bearer_auth(&coordinator).send().await.unwrap().json().await.unwrap();
+    let verdict: Value = client
+        .get(format!("{}/api/v1/audit/verify", b.base))
+        .bearer_auth(&coordinator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert!(verdict["entries"].as_i64().unwrap() >= 5 * 8);
     drop(a);
