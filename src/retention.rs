@@ -40,16 +40,7 @@ pub struct RetentionReport {
 fn audit(conn: &mut AnyConnection, case_id: Id, action: &str, now: Instant) -> diesel::QueryResult<i64> {
     append(
         conn,
-        &NewAuditEntry {
-            actor_sub: "system".into(),
-            actor_org: "system".into(),
-            actor_roles: String::new(),
-            action: action.into(),
-            resource_type: "case".into(),
-            resource_id: case_id.0.to_string(),
-            case_id: Some(case_id),
-            outcome: "retention".into(),
-        },
+        &NewAuditEntry::new(action, "case", case_id.0.to_string(), Some(case_id), "retention"),
         now,
     )
 }
@@ -108,6 +99,9 @@ pub fn run_once(
 /// Runs until the process ends.
 pub async fn run(db: Db, clock: SharedClock, policy: RetentionPolicy, interval: StdDuration) {
     loop {
+        // Wait first: nothing closed during start-up is due, and erasing at start would race
+        // an operator's `nrm retention run --dry-run`.
+        tokio::time::sleep(interval).await;
         let now = Instant::from_utc(clock.now());
         match db.run(move |conn| run_once(conn, &policy, now, false)).await {
             Ok(report) if report.identifying_details + report.free_text > 0 => {
@@ -120,6 +114,5 @@ pub async fn run(db: Db, clock: SharedClock, policy: RetentionPolicy, interval: 
             Ok(_) => {}
             Err(error) => tracing::error!(error = %error, "retention run failed"),
         }
-        tokio::time::sleep(interval).await;
     }
 }

@@ -282,16 +282,12 @@ pub fn audit(
     outcome: &str,
     now: Instant,
 ) -> Result<(), ApiError> {
-    let entry = crate::db::audit::NewAuditEntry {
-        actor_sub: actor.sub.clone(),
-        actor_org: actor.org.clone(),
-        actor_roles: actor.roles_text(),
-        action: action.to_string(),
-        resource_type: resource_type.to_string(),
-        resource_id: resource_id.0.to_string(),
-        case_id,
-        outcome: outcome.to_string(),
-    };
+    let entry =
+        crate::db::audit::NewAuditEntry::new(action, resource_type, resource_id.0.to_string(), case_id, outcome).by(
+            &actor.sub,
+            &actor.org,
+            actor.roles_text(),
+        );
     crate::db::audit::append(conn, &entry, now)?;
     Ok(())
 }

@@ -246,16 +246,14 @@ pub async fn set_capacity(
                 .map(|(s, n)| format!("{s}={n}"))
                 .collect::<Vec<_>>()
                 .join(",");
-            let entry = crate::db::audit::NewAuditEntry {
-                actor_sub: actor.sub.clone(),
-                actor_org: actor.org.clone(),
-                actor_roles: actor.roles_text(),
-                action: "organisation.capacity".into(),
-                resource_type: "organisation".into(),
-                resource_id: org.clone(),
-                case_id: None,
-                outcome,
-            };
+            let entry = crate::db::audit::NewAuditEntry::new(
+                "organisation.capacity",
+                "organisation",
+                org.clone(),
+                None,
+                &outcome,
+            )
+            .by(&actor.sub, &actor.org, actor.roles_text());
             crate::db::audit::append(conn, &entry, now)?;
             let row = organisations::find_active(conn, &org)?.ok_or(ApiError::NotFound)?;
             Ok::<_, ApiError>((row, organisations::capacity_of(conn, &org)?))

@@ -24,6 +24,36 @@ pub struct NewAuditEntry {
     pub outcome: String,
 }
 
+impl NewAuditEntry {
+    /// A change the service made itself (registry mirror, deadlines, retention); `by` names
+    /// a person instead.
+    pub fn new(
+        action: &str,
+        resource_type: &str,
+        resource_id: impl Into<String>,
+        case_id: Option<Id>,
+        outcome: &str,
+    ) -> Self {
+        Self {
+            actor_sub: "system".into(),
+            actor_org: "system".into(),
+            actor_roles: String::new(),
+            action: action.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            case_id,
+            outcome: outcome.into(),
+        }
+    }
+
+    pub fn by(mut self, sub: &str, org: &str, roles: String) -> Self {
+        self.actor_sub = sub.into();
+        self.actor_org = org.into();
+        self.actor_roles = roles;
+        self
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {

@@ -99,17 +99,11 @@ pub fn sync_registry(conn: &mut AnyConnection, registry: &Registry, now: Instant
 
 /// Registry changes are made by the service at start-up, from the registry file.
 fn audit_change(conn: &mut AnyConnection, slug: &str, action: &str, now: Instant) -> QueryResult<i64> {
-    let entry = NewAuditEntry {
-        actor_sub: "system".into(),
-        actor_org: "system".into(),
-        actor_roles: String::new(),
-        action: action.into(),
-        resource_type: "organisation".into(),
-        resource_id: slug.to_string(),
-        case_id: None,
-        outcome: "registry file".into(),
-    };
-    append(conn, &entry, now)
+    append(
+        conn,
+        &NewAuditEntry::new(action, "organisation", slug, None, "registry file"),
+        now,
+    )
 }
 
 fn same_content(a: &OrganisationRow, b: &OrganisationRow) -> bool {

@@ -4,7 +4,6 @@
 
 use std::time::Duration as StdDuration;
 
-use crate::api::common::system_actor;
 use crate::clock::SharedClock;
 use crate::db::audit::{NewAuditEntry, append};
 use crate::db::outbox::{EscalationRow, record_escalation};
@@ -46,26 +45,14 @@ pub async fn check_once(db: &Db, notifier: &Notifier, limits: &DeadlineLimits, n
                             return Ok(false);
                         }
                         notifier.step_overdue(conn, &referral, overdue.step.as_str(), now)?;
-                        let focal = notifier
-                            .registry()
-                            .focal_point()
-                            .map(|o| o.slug.clone())
-                            .unwrap_or_default();
-                        let actor = system_actor(&focal);
-                        append(
-                            conn,
-                            &NewAuditEntry {
-                                actor_sub: actor.sub,
-                                actor_org: actor.org,
-                                actor_roles: String::new(),
-                                action: "referral.escalate".into(),
-                                resource_type: "referral".into(),
-                                resource_id: referral.id.0.to_string(),
-                                case_id: Some(referral.case_id),
-                                outcome: overdue.step.as_str().into(),
-                            },
-                            now,
-                        )?;
+                        let entry = NewAuditEntry::new(
+                            "referral.escalate",
+                            "referral",
+                            referral.id.0.to_string(),
+                            Some(referral.case_id),
+                            overdue.step.as_str(),
+                        );
+                        append(conn, &entry, now)?;
                         Ok::<_, diesel::result::Error>(true)
                     })
                     .map_err(DbError::from)
