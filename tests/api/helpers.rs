@@ -135,21 +135,31 @@ fn template_database() -> String {
             .get_result(&mut admin)
             .expect("query pg_database");
             if !exists {
-                // Old templates from earlier migration sets are no longer useful.
-                let old: Vec<String> = pg_database::table
-                    .select(pg_database::datname)
-                    .filter(pg_database::datname.like("nrm_test_template_%"))
-                    .load(&mut admin)
-                    .expect("list templates");
-                for db in old {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
-                }
+                // Templates of other migration sets are left alone: another test run (another
+                // checkout, CI) may be cloning one right now.
+                // Built under another name and renamed when complete, so a run killed halfway
+                // never leaves a broken template behind.
+                let building = format!("{name}_building");
+                // One statement per call: PostgreSQL runs a multi-statement batch as one
+                // transaction, and CREATE/DROP DATABASE refuse to run in one.
                 admin
-                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"))
+                    .expect("drop a half-built template");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE \"{building}\""))
                     .expect("create template");
-                let db = nrm::db::Db::open(&format!("{}/{name}", pg_base_url()), 1, Duration::from_secs(10), 1000)
-                    .expect("open template");
+                let db = nrm::db::Db::open(
+                    &format!("{}/{building}", pg_base_url()),
+                    1,
+                    Duration::from_secs(10),
+                    1000,
+                )
+                .expect("open template");
                 db.migrate().expect("migrate template");
+                drop(db);
+                admin
+                    .batch_execute(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
+                    .expect("complete template");
             }
             admin
                 .batch_execute("SELECT pg_advisory_unlock(727274)")
