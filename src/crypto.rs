@@ -189,6 +189,15 @@ impl Keyring {
         sealed.starts_with(&format!("v1.{}.", self.current))
     }
 
+    /// A keyed hash (HMAC-SHA256 under the blind-index key) of arbitrary bytes.
+    pub fn keyed_hash(&self, bytes: &[u8]) -> String {
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key) else {
+            return String::new();
+        };
+        mac.update(bytes);
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The blind index of a name: HMAC-SHA256 of the name in lower case with single spaces.
     pub fn blind_index(&self, name: &str) -> String {
         let normalised = name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();

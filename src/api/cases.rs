@@ -706,7 +706,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     actor.require(Role::Caseworker)?;
     let body = body.into_inner();
-    let idempotency = Idempotency::new(&req, "POST /cases", &body)?;
+    let idempotency = Idempotency::new(&ctx.keyring, &req, "POST /cases", &body)?;
     let now = ctx.now();
     let parsed = parse_new_case(body, &ctx.registry, now.0.date_naive())?;
     let registry = ctx.registry.clone();
@@ -1319,7 +1319,12 @@ pub async fn create_consent(
 ) -> Result<HttpResponse, ApiError> {
     let case_id = parse_id(&path.id)?;
     let body = body.into_inner();
-    let idempotency = Idempotency::new(&req, &format!("POST /cases/{}/consents", case_id.0), &body)?;
+    let idempotency = Idempotency::new(
+        &ctx.keyring,
+        &req,
+        &format!("POST /cases/{}/consents", case_id.0),
+        &body,
+    )?;
     let mut f = Fields::new(body)?;
     let scope = f.required("scope", enum_field(&ConsentScope::ALL, ConsentScope::as_str));
     let organisation = f.required("organisation", organisation_slug(&ctx.registry));
@@ -1555,7 +1560,12 @@ pub async fn legal_basis(
 ) -> Result<HttpResponse, ApiError> {
     let case_id = parse_id(&path.id)?;
     let body = body.into_inner();
-    let idempotency = Idempotency::new(&req, &format!("POST /cases/{}/legal-basis", case_id.0), &body)?;
+    let idempotency = Idempotency::new(
+        &ctx.keyring,
+        &req,
+        &format!("POST /cases/{}/legal-basis", case_id.0),
+        &body,
+    )?;
     let mut f = Fields::new(body)?;
     let basis = f.required("basis", |v| match input::string(v)? {
         "child_protection" => Ok("child_protection".to_string()),
@@ -1699,6 +1709,7 @@ pub async fn anonymous_notification(
         .map(web::Json::into_inner)
         .unwrap_or_else(|| Value::Object(Default::default()));
     let idempotency = Idempotency::new(
+        &ctx.keyring,
         &req,
         &format!("POST /cases/{}/anonymous-notification", case_id.0),
         &body,

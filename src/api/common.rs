@@ -4,10 +4,10 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Actor, Role};
+use crate::crypto::Keyring;
 use crate::db::cases::CaseRow;
 use crate::db::referrals::{self as referral_rows, IdempotencyRow, ReferralRow};
 use crate::db::{AnyConnection, Id, Instant};
@@ -121,12 +121,10 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 /// A request fingerprint for idempotency: the route and the body in canonical form
 /// (serde_json sorts object keys), hashed so no body is stored.
-pub fn request_hash(route: &str, body: &serde_json::Value) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(route.as_bytes());
-    hasher.update([0]);
-    hasher.update(body.to_string().as_bytes());
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+///
+/// Keyed (HMAC), so a stored fingerprint cannot be used to test guesses of what a body held.
+pub fn request_hash(keyring: &Keyring, route: &str, body: &serde_json::Value) -> String {
+    keyring.keyed_hash(format!("{route}\0{body}").as_bytes())
 }
 
 /// One creating request's idempotency context.
@@ -137,11 +135,11 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    pub fn new(req: &HttpRequest, route: &str, body: &serde_json::Value) -> Result<Self, ApiError> {
+    pub fn new(keyring: &Keyring, req: &HttpRequest, route: &str, body: &serde_json::Value) -> Result<Self, ApiError> {
         Ok(Self {
             key: idempotency_key(req)?,
             route: route.to_string(),
-            hash: request_hash(route, body),
+            hash: request_hash(keyring, route, body),
         })
     }
 
@@ -247,11 +245,17 @@ pub fn receiver_sees_identifying_details(
     consent.filter(|_| accepted).map(|c| c.id)
 }
 
-/// Closed cases are read-only.
+/// Closed cases, and cases whose personal data was erased, are read-only.
 pub fn writable(case: &CaseRow) -> Result<(), ApiError> {
     if case.closed_at.is_some() {
         return Err(ApiError::Conflict {
             detail: "this case is closed and read-only".into(),
+            allowed_actions: None,
+        });
+    }
+    if case.erasure_reason.is_some() {
+        return Err(ApiError::Conflict {
+            detail: "this case's personal data was erased; it is read-only".into(),
             allowed_actions: None,
         });
     }

@@ -16,6 +16,7 @@ use crate::db::privacy::{self, DisclosureRow};
 use crate::db::referrals as referral_rows;
 use crate::db::{AnyConnection, Id};
 use crate::domain::referral::ReferralState;
+use crate::domain::three_way::ThreeWayState;
 use crate::error::ApiError;
 use diesel::prelude::*;
 
@@ -228,6 +229,17 @@ pub async fn close(
                 .into_iter()
                 .filter(|r| r.state.parse::<ReferralState>().is_ok_and(|s| !s.is_terminal()))
                 .count();
+            // A three-way conversation is evaluated (or declined) before the record closes.
+            let conversations = referral_rows::three_way_for_case(conn, id)?
+                .into_iter()
+                .filter(|c| c.state.parse::<ThreeWayState>().is_ok_and(|s| !s.is_terminal()))
+                .count();
+            if conversations > 0 {
+                return Err(ApiError::Conflict {
+                    detail: format!("{conversations} three-way conversation(s) are not evaluated or declined yet"),
+                    allowed_actions: None,
+                });
+            }
             if open > 0 {
                 return Err(ApiError::Conflict {
                     detail: format!(

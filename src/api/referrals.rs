@@ -312,7 +312,12 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let case_id = parse_id(&path.id)?;
     let body = body.into_inner();
-    let idempotency = Idempotency::new(&req, &format!("POST /cases/{}/referrals", case_id.0), &body)?;
+    let idempotency = Idempotency::new(
+        &ctx.keyring,
+        &req,
+        &format!("POST /cases/{}/referrals", case_id.0),
+        &body,
+    )?;
     let registry = ctx.registry.clone();
     let mut f = Fields::new(body)?;
     let to = f.required("to_organisation", organisation_slug(&registry));

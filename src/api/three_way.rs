@@ -126,6 +126,7 @@ pub async fn create(
     let case_id = parse_id(&path.id)?;
     let body = body.into_inner();
     let idempotency = Idempotency::new(
+        &ctx.keyring,
         &req,
         &format!("POST /cases/{}/three-way-conversations", case_id.0),
         &body,
@@ -384,6 +385,7 @@ pub async fn transition(
             if row.version != expected {
                 return Err(ApiError::PreconditionFailed);
             }
+            common::writable(&case_rows::find(conn, row.case_id)?.ok_or(ApiError::NotFound)?)?;
             let consent = case_rows::consents_for(conn, row.case_id)?.iter().any(|c| {
                 c.scope == ConsentScope::PoliceContact.as_str()
                     && c.organisation == row.police_organisation

@@ -67,9 +67,10 @@ pub fn erase_free_text(conn: &mut AnyConnection, case_id: Id, now: Instant) -> Q
         .select(referrals::id)
         .load(conn)?;
     diesel::update(referrals::table.filter(referrals::case_id.eq(case_id)))
+        // The override's reason text goes; that there was an override stays (oversight counts it).
         .set((
             referrals::note.eq(None::<String>),
-            referrals::eligibility_override.eq(None::<String>),
+            referrals::eligibility_override.eq(Some("")),
         ))
         .execute(conn)?;
     diesel::update(referral_history::table.filter(referral_history::referral_id.eq_any(&referral_ids)))

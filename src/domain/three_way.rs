@@ -156,7 +156,7 @@ pub enum ThreeWayRefusal {
         state: ThreeWayState,
         allowed: Vec<ThreeWayAction>,
     },
-    /// A guard does not hold (HTTP 409, listing the codes).
+    /// A guard does not hold (HTTP 422, listing the codes).
     #[error("guards not met: {}", .0.iter().map(ThreeWayGuard::as_str).collect::<Vec<_>>().join(", "))]
     GuardFailed(Vec<ThreeWayGuard>),
     /// Required fields missing or blank, or fields the action does not take

@@ -356,6 +356,38 @@ async fn ineligible_handover_needs_an_override_reason(app: TestApp) {
         !audit.to_string().contains("Crisisopvang"),
         "the reason text stays out of the audit trail"
     );
+    // Erasing the person's data keeps the override countable (its reason text goes).
+    let admin = app.token("admin-fier", "fier", &["admin"]);
+    app.post_ok(
+        &format!("/api/v1/cases/{id}/erase"),
+        &admin,
+        &json!({"reason": "data_subject_request"}),
+        200,
+    )
+    .await;
+    let flows: Value = app
+        .get(
+            "/api/v1/oversight/flows?from=2020-01-01&to=2035-12-31",
+            &a.comensha_coordinator,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        flows["eligibility_overrides"],
+        json!([{"to_organisation": "comensha", "count": 1}])
+    );
+    // An erased case is read-only.
+    let patch = app
+        .client
+        .patch(app.url(&format!("/api/v1/cases/{id}")))
+        .bearer_auth(&a.fier_caseworker)
+        .json(&json!({"region": "utrecht"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(patch, 409).await;
 }
 api_test!(ineligible_handover_needs_an_override_reason);
 

@@ -53,6 +53,14 @@ async fn conversation_needs_police_contact_consent(app: TestApp) {
     assert_eq!(scheduled["police_officer"], "rechercheur-hans");
     let (status, held) = step(&app, &a.fier_caseworker, &scheduled, json!({"action": "hold"})).await;
     assert_eq!(status, 200);
+    // The record cannot close before the conversation is evaluated.
+    let close = json!({"reason_code": "support_completed"});
+    expect_problem(
+        app.post_json(&format!("/api/v1/cases/{id}/close"), &a.fier_caseworker, &close)
+            .await,
+        409,
+    )
+    .await;
     let (status, body) = step(
         &app,
         &a.fier_caseworker,
@@ -103,6 +111,17 @@ async fn conversation_needs_police_contact_consent(app: TestApp) {
         )
         .await;
     expect_problem(bad, 422).await;
+    // Evaluated and declined: now it closes, and nothing more is recorded on it.
+    app.post_ok(&format!("/api/v1/cases/{id}/close"), &a.fier_caseworker, &close, 200)
+        .await;
+    let more = app
+        .post_json(
+            &format!("/api/v1/cases/{id}/three-way-conversations"),
+            &a.fier_caseworker,
+            &json!({}),
+        )
+        .await;
+    expect_problem(more, 409).await;
 }
 api_test!(conversation_needs_police_contact_consent);
 
