@@ -279,6 +279,14 @@ impl Settings {
         ] {
             parse_duration(text).map_err(|problem| ConfigError::Invalid { setting, problem })?;
         }
+        let lease = parse_duration(&self.notifications.lease).unwrap_or_default();
+        let smtp_timeout = parse_duration(&self.smtp.timeout).unwrap_or_default();
+        if lease <= smtp_timeout * 5 {
+            return Err(ConfigError::Invalid {
+                setting: "notifications.lease",
+                problem: "must be longer than 5 × smtp.timeout, or a slow relay could see mails sent twice".into(),
+            });
+        }
         if self.notifications.max_attempts == 0 {
             return Err(ConfigError::Invalid {
                 setting: "notifications.max_attempts",

@@ -46,8 +46,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = settings_with(&cli, &[("database.url", database_url)])?;
             telemetry::init(&settings.log);
             let registry = startup::load_registry(settings.registry.organisations_path()).map_err(|e| e.to_string())?;
-            let db = startup::prepare_database(&settings, &registry).map_err(|e| e.to_string())?;
-            println!("migrations applied; database ready ({})", db.location().backend_name());
+            let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
+            startup::prepare(&mut conn, &registry).map_err(|e| e.to_string())?;
+            let backend = match conn {
+                nrm::db::AnyConnection::Postgresql(_) => "postgresql",
+                nrm::db::AnyConnection::Sqlite(_) => "sqlite",
+            };
+            println!("migrations applied; database ready ({backend})");
             Ok(())
         }
         Command::Token { sub, org, roles, ttl } => {
@@ -82,8 +87,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = settings_with(&cli, &[("database.url", database_url)])?;
             telemetry::init(&settings.log);
             let policy = nrm::retention::policy(&settings)?;
-            let db = startup::open_database(&settings).map_err(|e| e.to_string())?;
-            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
             let now = nrm::db::Instant::from_utc(chrono::Utc::now());
             let report = nrm::retention::run_once(&mut conn, &policy, now, *dry_run).map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
@@ -95,8 +99,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = settings_with(&cli, &[("database.url", database_url)])?;
             telemetry::init(&settings.log);
             let keyring = nrm::crypto::Keyring::from_settings(&settings).map_err(|e| e.to_string())?;
-            let db = startup::open_database(&settings).map_err(|e| e.to_string())?;
-            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
             let mut counts = serde_json::Map::new();
             for column in nrm::db::privacy::SealedColumn::ALL {
                 let mut total = 0;
@@ -112,7 +115,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             // SQLite keeps old page versions in the WAL until a checkpoint: fold them in, so the
             // file holds only values under the current key (secure_delete zeroes freed space).
-            if !db.is_postgres() {
+            if matches!(conn, nrm::db::AnyConnection::Sqlite(_)) {
                 use diesel::connection::SimpleConnection;
                 conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     .map_err(|e| e.to_string())?;
@@ -143,8 +146,7 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let settings = settings_with(&cli, &[("database.url", database_url)])?;
             telemetry::init(&settings.log);
-            let db = startup::open_database(&settings).map_err(|e| e.to_string())?;
-            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
             let verdict = nrm::db::audit::verify(&mut conn).map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&verdict).map_err(|e| e.to_string())?);
             if verdict.valid {

@@ -85,23 +85,40 @@ pub fn open_database(settings: &Settings) -> Result<Db, DbError> {
 /// `migrate` share.
 pub fn prepare_database(settings: &Settings, registry: &Registry) -> Result<Db, StartupError> {
     let db = open_database(settings)?;
-    let applied = db.migrate()?;
-    if !applied.is_empty() {
-        tracing::info!(
-            count = applied.len(),
-            backend = db.location().backend_name(),
-            "migrations applied"
-        );
-    }
     let mut conn = db.get()?;
-    let changed = db::organisations::sync_registry(&mut conn, registry, Instant::from_utc(chrono::Utc::now()))
+    prepare(&mut conn, registry)?;
+    drop(conn);
+    Ok(db)
+}
+
+/// One connection without a pool, for one-shot commands. A pool keeps a background thread
+/// connecting; a process that exits under it can crash inside the database client library.
+pub fn connect_once(settings: &Settings) -> Result<db::AnyConnection, DbError> {
+    let location = db::DatabaseLocation::parse(&settings.database.url)?;
+    if let db::DatabaseLocation::SqliteFile(path) = &location
+        && let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbError::Connect(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    db::ConnectionMaker::new(location, settings.database.sqlite_busy_timeout_ms).connect()
+}
+
+/// Applies pending migrations and mirrors the registry on one connection.
+pub fn prepare(conn: &mut db::AnyConnection, registry: &Registry) -> Result<(), StartupError> {
+    let applied = db::run_migrations(conn)?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "migrations applied");
+    }
+    let changed = db::organisations::sync_registry(conn, registry, Instant::from_utc(chrono::Utc::now()))
         .map_err(DbError::from)?;
     tracing::info!(
         organisations = registry.organisations.len(),
         changed,
         "organisation registry mirrored"
     );
-    Ok(db)
+    Ok(())
 }
 
 pub struct Application {

@@ -172,7 +172,9 @@ impl Db {
             .max_size(pool_size)
             .min_idle(Some(1.min(pool_size)))
             .connection_timeout(timeout)
-            .test_on_check_out(false)
+            // A cheap `SELECT 1` per checkout: after a database failover or restart, dead
+            // connections are replaced instead of failing requests.
+            .test_on_check_out(true)
             .build(maker)
             .map_err(DbError::Pool)?;
         Ok(Self { pool, location })

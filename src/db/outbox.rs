@@ -86,7 +86,7 @@ pub fn claim(
         let ids: Vec<Id> = match conn {
             AnyConnection::Postgresql(pg) => notifications::table
                 .filter(due)
-                .order(notifications::next_attempt_at.asc())
+                .order((notifications::next_attempt_at.asc(), notifications::id.asc()))
                 .limit(limit)
                 .select(notifications::id)
                 .for_update()
@@ -94,7 +94,7 @@ pub fn claim(
                 .load(pg)?,
             AnyConnection::Sqlite(lite) => notifications::table
                 .filter(due)
-                .order(notifications::next_attempt_at.asc())
+                .order((notifications::next_attempt_at.asc(), notifications::id.asc()))
                 .limit(limit)
                 .select(notifications::id)
                 .load(lite)?,
@@ -110,7 +110,7 @@ pub fn claim(
             .execute(conn)?;
         notifications::table
             .filter(notifications::id.eq_any(&ids))
-            .order(notifications::next_attempt_at.asc())
+            .order((notifications::next_attempt_at.asc(), notifications::id.asc()))
             .select(NotificationRow::as_select())
             .load(conn)
     })

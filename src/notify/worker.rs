@@ -119,13 +119,18 @@ fn jitter() -> f64 {
     (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
 }
 
+/// Messages claimed per round. With `smtp.timeout` per message, a round takes at most
+/// CLAIM_BATCH × timeout; `notifications.lease` must stay above that, or another instance may
+/// claim the rest and send them again.
+const CLAIM_BATCH: i64 = 5;
+
 /// One round: claim due messages and try each once. Returns how many were sent.
 pub async fn deliver_once(db: &Db, clock: &SharedClock, delivery: &Delivery, worker: &str) -> Result<usize, DbError> {
     let now = Instant::from_utc(clock.now());
     let lease_until = Instant::from_utc(now.0 + delivery.lease);
     let worker_name = worker.to_string();
     let claimed = db
-        .run(move |conn| outbox::claim(conn, &worker_name, now, lease_until, 20).map_err(DbError::from))
+        .run(move |conn| outbox::claim(conn, &worker_name, now, lease_until, CLAIM_BATCH).map_err(DbError::from))
         .await?;
     let mut sent = 0;
     for row in claimed {

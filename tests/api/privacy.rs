@@ -461,7 +461,13 @@ async fn retention_command_shows_then_does(backend: Backend) {
             command.arg("--dry-run");
         }
         let out = command.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{:?}: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     assert_eq!(
