@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::common::{self, CaseAccess, Idempotency, Page, PageQuery, case_access, etag, owned_case, parse_id};
+use super::common::{
+    self, CaseAccess, Idempotency, Page, PageQuery, case_access, created, ok_with_etag, owned_case, parse_id,
+};
 use super::input::{self, Fields, Patch};
 use crate::auth::{Actor, Role};
 use crate::clock::SharedClock;
@@ -131,11 +133,21 @@ pub struct CaseList {
 }
 
 pub fn forms_of(row: &CaseRow) -> Vec<ExploitationForm> {
+    forms_from_flags(
+        row.exploitation_sexual,
+        row.exploitation_criminal,
+        row.exploitation_labour,
+        row.exploitation_other,
+    )
+}
+
+/// The forms of exploitation from the four stored flags.
+fn forms_from_flags(sexual: bool, criminal: bool, labour: bool, other: bool) -> Vec<ExploitationForm> {
     [
-        (row.exploitation_sexual, ExploitationForm::Sexual),
-        (row.exploitation_criminal, ExploitationForm::Criminal),
-        (row.exploitation_labour, ExploitationForm::Labour),
-        (row.exploitation_other, ExploitationForm::Other),
+        (sexual, ExploitationForm::Sexual),
+        (criminal, ExploitationForm::Criminal),
+        (labour, ExploitationForm::Labour),
+        (other, ExploitationForm::Other),
     ]
     .into_iter()
     .filter_map(|(on, form)| on.then_some(form))
@@ -657,21 +669,6 @@ impl Context {
     pub fn now(&self) -> Instant {
         Instant::from_utc(self.clock.now())
     }
-}
-
-fn created(location: String, version: Option<i64>, body: impl Serialize) -> HttpResponse {
-    let mut response = HttpResponse::Created();
-    response.insert_header((actix_web::http::header::LOCATION, location));
-    if let Some(version) = version {
-        response.insert_header((actix_web::http::header::ETAG, etag(version)));
-    }
-    response.json(body)
-}
-
-fn ok_with_etag(version: i64, body: impl Serialize) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((actix_web::http::header::ETAG, etag(version)))
-        .json(body)
 }
 
 // ---------------------------------------------------------------------------
@@ -1667,15 +1664,12 @@ pub fn notification_view(row: &AnonymousNotificationRow) -> AnonymousNotificatio
         age_at_contact: row.age_at_contact,
         gender: parse_text(&row.gender),
         nationality_group: row.nationality_group.parse().unwrap_or(NationalityGroup::Unknown),
-        exploitation_forms: [
-            (row.exploitation_sexual, ExploitationForm::Sexual),
-            (row.exploitation_criminal, ExploitationForm::Criminal),
-            (row.exploitation_labour, ExploitationForm::Labour),
-            (row.exploitation_other, ExploitationForm::Other),
-        ]
-        .into_iter()
-        .filter_map(|(on, form)| on.then_some(form))
-        .collect(),
+        exploitation_forms: forms_from_flags(
+            row.exploitation_sexual,
+            row.exploitation_criminal,
+            row.exploitation_labour,
+            row.exploitation_other,
+        ),
         region: row.region.clone(),
         contact_date: row.contact_date,
         created_at: row.created_at.0,

@@ -304,3 +304,20 @@ pub fn system_actor(org: &str) -> Actor {
         roles: Vec::new(),
     }
 }
+
+/// 201 with `Location`, and the `ETag` when the resource has a version.
+pub fn created(location: String, version: Option<i64>, body: impl serde::Serialize) -> actix_web::HttpResponse {
+    let mut response = actix_web::HttpResponse::Created();
+    response.insert_header((header::LOCATION, location));
+    if let Some(version) = version {
+        response.insert_header((header::ETAG, etag(version)));
+    }
+    response.json(body)
+}
+
+/// 200 with the resource's `ETag`.
+pub fn ok_with_etag(version: i64, body: impl serde::Serialize) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}

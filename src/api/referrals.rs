@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::{CasePath, Context, forms_of, is_minor, organisation_slug};
 use super::cases::{open_case, open_opt};
-use super::common::{self, Idempotency, Page, etag, owned_case, parse_id};
+use super::common::{self, Idempotency, Page, owned_case, parse_id};
 use super::input::{self, Fields};
 use super::routing::{capacity_map, profile_of};
 use crate::auth::{Actor, Role};
@@ -392,13 +392,11 @@ pub async fn create(
             load_view(conn, &actor, id, &vc)
         })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/referrals/{}", view.id),
-        ))
-        .insert_header((actix_web::http::header::ETAG, etag(view.version)))
-        .json(view))
+    Ok(common::created(
+        format!("/api/v1/referrals/{}", view.id),
+        Some(view.version),
+        view,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -486,9 +484,7 @@ pub async fn get(actor: Actor, ctx: Context, path: web::Path<ReferralPath>) -> R
     let id = parse_id(&path.id)?;
     let vc = ViewContext::new(&ctx)?;
     let view = ctx.db.run(move |conn| load_view(conn, &actor, id, &vc)).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((actix_web::http::header::ETAG, etag(view.version)))
-        .json(view))
+    Ok(common::ok_with_etag(view.version, view))
 }
 
 /// The body of `POST /referrals/{id}/transitions`.
@@ -634,9 +630,7 @@ pub async fn transition(
             load_view(conn, &actor, id, &vc)
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((actix_web::http::header::ETAG, etag(view.version)))
-        .json(view))
+    Ok(common::ok_with_etag(view.version, view))
 }
 
 fn refusal_to_error(refusal: TransitionRefusal) -> ApiError {

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::open_opt;
 use super::cases::{CasePath, Context, organisation_slug};
-use super::common::{self, Idempotency, etag, owned_case, parse_id};
+use super::common::{self, Idempotency, owned_case, parse_id};
 use super::input::{self, Fields};
 use crate::auth::{Actor, Role};
 use crate::crypto::Keyring;
@@ -189,13 +189,11 @@ pub async fn create(
             view(&actor, &keyring, &row)
         })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/three-way-conversations/{}", result.id),
-        ))
-        .insert_header((actix_web::http::header::ETAG, etag(result.version)))
-        .json(result))
+    Ok(common::created(
+        format!("/api/v1/three-way-conversations/{}", result.id),
+        Some(result.version),
+        result,
+    ))
 }
 
 /// The case's three-way conversations (owning organisation).
@@ -275,9 +273,7 @@ pub async fn get(actor: Actor, ctx: Context, path: web::Path<ThreeWayPath>) -> R
         .db
         .run(move |conn| visible(conn, &actor, id).and_then(|r| view(&actor, &keyring, &r)))
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((actix_web::http::header::ETAG, etag(result.version)))
-        .json(result))
+    Ok(common::ok_with_etag(result.version, result))
 }
 
 /// The body of `POST /three-way-conversations/{id}/transitions`.
@@ -462,9 +458,7 @@ pub async fn transition(
             view(&actor, &keyring, &row)
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((actix_web::http::header::ETAG, etag(result.version)))
-        .json(result))
+    Ok(common::ok_with_etag(result.version, result))
 }
 
 /// The case's conversations as the owning organisation sees them (for the subject-access export).
