@@ -1,4 +1,4 @@
-//! The command line: `nrm serve | migrate | token | openapi`.
+//! The command line: `nrm serve | migrate | token | openapi | ... | demo seed | bench`.
 
 use std::path::PathBuf;
 
@@ -71,6 +71,67 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Load benchmark: the handover hot path, a read mix and transitions (beside pgbench
+    /// running the same SQL), or statistics and oversight on a seeded database.
+    Bench {
+        /// Target a running service instead of starting one (its JWT secret must be the
+        /// configured `jwt.hs256_secret`; memory is then not measured).
+        #[arg(long)]
+        url: Option<String>,
+        /// Database of the started service and of pgbench. Default: a new SQLite file in the
+        /// temporary folder. The benchmark writes to it: use a throwaway database.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Length of each measured phase, e.g. `20s`, `1m`.
+        #[arg(long, default_value = "20s")]
+        duration: String,
+        #[arg(long, value_enum, default_value = "handover")]
+        scenario: crate::bench::Scenario,
+        /// Skip the pgbench comparison.
+        #[arg(long)]
+        no_pgbench: bool,
+        /// Oversight scenario: timed calls per route.
+        #[arg(long, default_value_t = 10)]
+        repeat: usize,
+        /// Oversight scenario: pages of 20 walked in the incoming list.
+        #[arg(long, default_value_t = 50)]
+        pages: usize,
+        /// Oversight scenario: the organisation whose incoming referrals are listed.
+        #[arg(long, default_value = "csg")]
+        organisation: String,
+    },
+    /// Synthetic demonstration data.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Add N synthetic cases with consents, referrals in every state, history and audit
+    /// entries (migrates first). Never run it against a database with real cases.
+    Seed {
+        /// How many cases to add.
+        #[arg(long)]
+        cases: u64,
+        /// Spread them over this many days, ending now.
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+        /// Seed of the generator: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Cases per transaction.
+        #[arg(long, default_value_t = 5000)]
+        chunk: usize,
+        /// Add to a database that already holds (demo) cases.
+        #[arg(long)]
+        append: bool,
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nrm::auth::{self, Role};
-use nrm::cli::{AuditCommand, Cli, Command, KeysCommand, RetentionCommand, RoutingCommand};
+use nrm::cli::{AuditCommand, Cli, Command, DemoCommand, KeysCommand, RetentionCommand, RoutingCommand};
 use nrm::config::{Settings, parse_duration};
 use nrm::startup::{self, Application};
 use nrm::telemetry;
@@ -154,6 +154,78 @@ fn run(cli: Cli) -> Result<(), String> {
             } else {
                 Err("the audit chain is broken".into())
             }
+        }
+        Command::Bench {
+            url,
+            database_url,
+            concurrency,
+            duration,
+            scenario,
+            no_pgbench,
+            repeat,
+            pages,
+            organisation,
+        } => {
+            let settings = settings_with(&cli, &[])?;
+            telemetry::init(&settings.log);
+            let database_url = match (database_url, url) {
+                (Some(url), _) => url.clone(),
+                (None, Some(_)) => settings.database.url.clone(),
+                (None, None) => std::env::temp_dir()
+                    .join(format!("nrm-bench-{}.sqlite", std::process::id()))
+                    .display()
+                    .to_string(),
+            };
+            let plan = nrm::bench::BenchPlan {
+                url: url.clone(),
+                database_url,
+                concurrency: (*concurrency).max(1),
+                duration: parse_duration(duration)?,
+                scenario: *scenario,
+                pgbench: !no_pgbench,
+                repeat: (*repeat).max(1),
+                pages: *pages,
+                organisation: organisation.clone(),
+                config_files: cli.config.clone(),
+                executable: std::env::current_exe().map_err(|e| e.to_string())?,
+            };
+            nrm::bench::run(plan, settings)
+        }
+        Command::Demo {
+            command:
+                DemoCommand::Seed {
+                    cases,
+                    days,
+                    seed,
+                    chunk,
+                    append,
+                    database_url,
+                },
+        } => {
+            let settings = settings_with(&cli, &[("database.url", database_url)])?;
+            telemetry::init(&settings.log);
+            let registry = startup::load_registry(settings.registry.organisations_path()).map_err(|e| e.to_string())?;
+            let keyring = nrm::crypto::Keyring::from_settings(&settings).map_err(|e| e.to_string())?;
+            let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
+            startup::prepare(&mut conn, &registry).map_err(|e| e.to_string())?;
+            let plan = nrm::demo::SeedPlan {
+                cases: *cases,
+                days: *days,
+                until: chrono::Utc::now(),
+                chunk: (*chunk).max(1),
+                seed: *seed,
+                append: *append,
+            };
+            let mut last_report = std::time::Instant::now();
+            let report = nrm::demo::seed(&mut conn, &registry, &keyring, &plan, |done| {
+                if last_report.elapsed() >= std::time::Duration::from_secs(10) {
+                    eprintln!("nrm demo seed: {done} of {cases} cases");
+                    last_report = std::time::Instant::now();
+                }
+            })
+            .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            Ok(())
         }
     }
 }

@@ -613,7 +613,11 @@ pub async fn transition(
                     overridden = Some(passed.overridden);
                 }
             }
-            apply_transition(conn, &notifier, &vc.keyring, &mut row, &request, next, &actor, now)?;
+            change_state(conn, &notifier, &vc.keyring, &mut row, &request, next, &actor, now)?;
+            // The answer is rendered from the row just written, before the audit entries: from
+            // the first append until commit every other audited write waits for the chain head.
+            let view = render(conn, &actor, &row, &vc)?;
+            audit_transition(conn, &actor, &row, &request, next, now)?;
             if let Some(reasons) = overridden {
                 // Counted in oversight; the reason text stays on the referral.
                 common::audit(
@@ -627,7 +631,7 @@ pub async fn transition(
                     now,
                 )?;
             }
-            load_view(conn, &actor, id, &vc)
+            Ok(view)
         })
         .await?;
     Ok(common::ok_with_etag(view.version, view))
@@ -758,10 +762,50 @@ fn guards_failed<'a>(unmet: impl Iterator<Item = (&'a str, &'a str)>) -> ApiErro
     }
 }
 
-/// Writes a decided transition: the new state and its timestamps, the version bump (only if
-/// nobody else moved the referral meanwhile), and the history entry.
+/// Writes a decided transition and its audit entry.
 #[allow(clippy::too_many_arguments)]
 fn apply_transition(
+    conn: &mut AnyConnection,
+    notifier: &Notifier,
+    keyring: &Keyring,
+    row: &mut ReferralRow,
+    request: &TransitionRequest,
+    next: ReferralState,
+    actor: &Actor,
+    now: Instant,
+) -> Result<(), ApiError> {
+    change_state(conn, notifier, keyring, row, request, next, actor, now)?;
+    audit_transition(conn, actor, row, request, next, now)
+}
+
+/// The audit entry of a transition. Appended last in its transaction where it can be: from
+/// the append until commit every other audited write waits for the chain head
+/// (docs/performance.md).
+fn audit_transition(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    row: &ReferralRow,
+    request: &TransitionRequest,
+    next: ReferralState,
+    now: Instant,
+) -> Result<(), ApiError> {
+    let action = format!("referral.{}", request.action.as_str());
+    common::audit(
+        conn,
+        actor,
+        &action,
+        "referral",
+        row.id,
+        Some(row.case_id),
+        next.as_str(),
+        now,
+    )
+}
+
+/// Writes a decided transition: the new state and its timestamps, the version bump (only if
+/// nobody else moved the referral meanwhile), the history entry and the notice.
+#[allow(clippy::too_many_arguments)]
+fn change_state(
     conn: &mut AnyConnection,
     notifier: &Notifier,
     keyring: &Keyring,
@@ -830,17 +874,7 @@ fn apply_transition(
     if actor.sub != "system" {
         notifier.referral_moved(conn, row, request.action.as_str(), now)?;
     }
-    let action = format!("referral.{}", request.action.as_str());
-    common::audit(
-        conn,
-        actor,
-        &action,
-        "referral",
-        row.id,
-        Some(row.case_id),
-        next.as_str(),
-        now,
-    )
+    Ok(())
 }
 
 /// Withdraws a referral on the person's behalf when the consent it relied on is withdrawn.

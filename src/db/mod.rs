@@ -254,6 +254,43 @@ where
     }
 }
 
+/// Memory PostgreSQL may use per sort or hash in a report, instead of its 4 MB default: the
+/// statistics and oversight aggregates sort hundreds of thousands of values at scale, and
+/// spilling them to disk triples their time (docs/performance.md).
+const REPORT_WORK_MEM: &str = "64MB";
+
+/// A read-only transaction for reports: on PostgreSQL one REPEATABLE READ snapshot, so every
+/// figure of a report counts the same data, with `REPORT_WORK_MEM` for its sorts. SQLite
+/// reads one snapshot per transaction anyway.
+pub fn report_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match conn {
+        AnyConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN")?,
+        AnyConnection::Postgresql(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            if let Err(e) = diesel::sql_query(format!("SET LOCAL work_mem = '{REPORT_WORK_MEM}'")).execute(inner) {
+                let _ = Manager::rollback_transaction(conn);
+                return Err(e.into());
+            }
+        }
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = Manager::rollback_transaction(conn);
+            Err(error)
+        }
+    }
+}
+
 pub fn migrations_for(conn: &AnyConnection) -> EmbeddedMigrations {
     match conn {
         AnyConnection::Postgresql(_) => POSTGRES_MIGRATIONS,

@@ -61,6 +61,8 @@ fn other_eu_list() -> String {
 
 #[derive(QueryableByName, Debug)]
 struct CaseCountsRow {
+    #[diesel(sql_type = Text)]
+    organisation: String,
     #[diesel(sql_type = BigInt)]
     total: i64,
     #[diesel(sql_type = BigInt)]
@@ -105,22 +107,27 @@ fn u(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Every case-level count of the report, in one pass over the period's cases.
-pub fn case_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<CaseCounts> {
+/// Every case-level count of the report, and the cases per registering organisation, in one
+/// pass over the period's cases: counted per organisation by the database, summed here.
+pub fn case_counts(
+    conn: &mut AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<(CaseCounts, BTreeMap<String, u64>)> {
     let sum = |condition: &str| format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS BIGINT)");
     let known_victim_age = "reporter_role = 'victim' AND age_at_contact IS NOT NULL";
     let sql = format!(
-        "SELECT COUNT(*) AS total, {victims} AS victims, {concerned} AS concerned_persons, {professionals} AS professionals, \
+        "SELECT organisation, COUNT(*) AS total, {victims} AS victims, {concerned} AS concerned_persons, {professionals} AS professionals, \
          {sexual} AS sexual_only, {criminal} AS criminal_only, {labour} AS labour_only, {other} AS other_only, \
          {combination} AS combination, {age_known} AS age_known, {age_minors} AS age_minors, \
          CAST(COALESCE(SUM(CASE WHEN {known_victim_age} THEN age_at_contact ELSE 0 END), 0) AS BIGINT) AS age_sum, \
          {female} AS female, {male} AS male, {non_binary} AS non_binary, {gender_unknown} AS gender_unknown, \
          {dutch} AS dutch, {other_eu} AS other_eu, {nationality_unknown} AS nationality_unknown \
-         FROM (SELECT reporter_role, age_at_contact, gender, nationality, exploitation_sexual, exploitation_criminal, \
+         FROM (SELECT organisation, reporter_role, age_at_contact, gender, nationality, exploitation_sexual, exploitation_criminal, \
                       exploitation_labour, exploitation_other, \
                       (CASE WHEN exploitation_sexual THEN 1 ELSE 0 END + CASE WHEN exploitation_criminal THEN 1 ELSE 0 END \
                        + CASE WHEN exploitation_labour THEN 1 ELSE 0 END + CASE WHEN exploitation_other THEN 1 ELSE 0 END) AS forms \
-               FROM cases WHERE contact_date >= ? AND contact_date <= ?) c",
+               FROM cases WHERE contact_date >= ? AND contact_date <= ?) c GROUP BY organisation",
         victims = sum("reporter_role = 'victim'"),
         concerned = sum("reporter_role = 'concerned_person'"),
         professionals = sum("reporter_role = 'professional'"),
@@ -139,19 +146,43 @@ pub fn case_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> 
         other_eu = sum(&format!("nationality IN ({})", other_eu_list())),
         nationality_unknown = sum("nationality IS NULL"),
     );
-    let row: CaseCountsRow = on_backend!(conn, postgres, |inner| {
+    let rows: Vec<CaseCountsRow> = on_backend!(conn, postgres, |inner| {
         diesel::sql_query(placeholders(&sql, postgres))
             .bind::<Date, _>(from)
             .bind::<Date, _>(to)
-            .get_result(inner)?
+            .load(inner)?
     });
+    let by_organisation: BTreeMap<String, u64> = rows.iter().map(|r| (r.organisation.clone(), u(r.total))).collect();
+    let sum = |field: fn(&CaseCountsRow) -> i64| rows.iter().map(field).sum::<i64>();
+    let row = CaseCountsRow {
+        organisation: String::new(),
+        total: sum(|r| r.total),
+        victims: sum(|r| r.victims),
+        concerned_persons: sum(|r| r.concerned_persons),
+        professionals: sum(|r| r.professionals),
+        sexual_only: sum(|r| r.sexual_only),
+        criminal_only: sum(|r| r.criminal_only),
+        labour_only: sum(|r| r.labour_only),
+        other_only: sum(|r| r.other_only),
+        combination: sum(|r| r.combination),
+        age_known: sum(|r| r.age_known),
+        age_minors: sum(|r| r.age_minors),
+        age_sum: sum(|r| r.age_sum),
+        female: sum(|r| r.female),
+        male: sum(|r| r.male),
+        non_binary: sum(|r| r.non_binary),
+        gender_unknown: sum(|r| r.gender_unknown),
+        dutch: sum(|r| r.dutch),
+        other_eu: sum(|r| r.other_eu),
+        nationality_unknown: sum(|r| r.nationality_unknown),
+    };
     let anonymous: i64 = anonymous_notifications::table
         .filter(anonymous_notifications::contact_date.ge(from))
         .filter(anonymous_notifications::contact_date.le(to))
         .count()
         .get_result(conn)?;
     let total = u(row.total);
-    Ok(CaseCounts {
+    let counts = CaseCounts {
         total,
         victims: u(row.victims),
         concerned_persons: u(row.concerned_persons),
@@ -173,21 +204,8 @@ pub fn case_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> 
         non_eu: total.saturating_sub(u(row.dutch) + u(row.other_eu) + u(row.nationality_unknown)),
         nationality_unknown: u(row.nationality_unknown),
         anonymous_notifications: u(anonymous),
-    })
-}
-
-pub fn cases_by_organisation(
-    conn: &mut AnyConnection,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> QueryResult<BTreeMap<String, u64>> {
-    let rows: Vec<(String, i64)> = cases::table
-        .filter(cases::contact_date.ge(from))
-        .filter(cases::contact_date.le(to))
-        .group_by(cases::organisation)
-        .select((cases::organisation, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(org, n)| (org, u(n))).collect())
+    };
+    Ok((counts, by_organisation))
 }
 
 /// Submitted referrals (drafts never handed over are not referrals yet) of the period's cases.
@@ -314,50 +332,113 @@ pub struct StepDurations {
     pub p90: Option<f64>,
 }
 
-/// Median and 90th percentile hours between two timestamps, per receiving organisation,
-/// for referrals created in [from, to). Nearest-rank percentiles (the k-th smallest value
-/// with k = ceil(p * n)), computed with window functions on both backends.
+/// The steps whose durations oversight reports, as (start, end) timestamp columns.
+pub const STEPS: [(&str, &str); 3] = [
+    ("submitted_at", "acknowledged_at"),
+    ("submitted_at", "decided_at"),
+    ("decided_at", "care_started_at"),
+];
+
+/// Median and 90th percentile hours of each of `STEPS` (by index), per receiving
+/// organisation, for referrals created in [from, to). Nearest-rank percentiles: the k-th
+/// smallest value with k = ceil(p * n). PostgreSQL computes all three steps in one pass with
+/// `percentile_disc` (exactly that definition); SQLite, which has no ordered-set
+/// aggregates, with window functions, one step at a time.
 pub fn step_durations(
     conn: &mut AnyConnection,
-    start: &str,
-    end: &str,
     from: Instant,
     to: Instant,
-) -> QueryResult<Vec<StepDurations>> {
-    // Column names come from the caller's fixed list, never from input.
-    let allowed = ["submitted_at", "acknowledged_at", "decided_at", "care_started_at"];
-    if !allowed.contains(&start) || !allowed.contains(&end) {
-        return Err(diesel::result::Error::QueryBuilderError(
-            "unknown timestamp column".into(),
-        ));
+) -> QueryResult<Vec<(usize, StepDurations)>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            #[derive(QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = Text)]
+                organisation: String,
+                #[diesel(sql_type = BigInt)]
+                n0: i64,
+                #[diesel(sql_type = Nullable<Double>)]
+                p50_0: Option<f64>,
+                #[diesel(sql_type = Nullable<Double>)]
+                p90_0: Option<f64>,
+                #[diesel(sql_type = BigInt)]
+                n1: i64,
+                #[diesel(sql_type = Nullable<Double>)]
+                p50_1: Option<f64>,
+                #[diesel(sql_type = Nullable<Double>)]
+                p90_1: Option<f64>,
+                #[diesel(sql_type = BigInt)]
+                n2: i64,
+                #[diesel(sql_type = Nullable<Double>)]
+                p50_2: Option<f64>,
+                #[diesel(sql_type = Nullable<Double>)]
+                p90_2: Option<f64>,
+            }
+            let mut columns = Vec::new();
+            let mut hours = Vec::new();
+            for (i, (start, end)) in STEPS.iter().enumerate() {
+                hours.push(format!("date_part('epoch', {end} - {start}) / 3600 AS h{i}"));
+                columns.push(format!(
+                    "COUNT(h{i}) AS n{i}, percentile_disc(0.5) WITHIN GROUP (ORDER BY h{i}) AS p50_{i}, \
+                     percentile_disc(0.9) WITHIN GROUP (ORDER BY h{i}) AS p90_{i}"
+                ));
+            }
+            let sql = format!(
+                "SELECT organisation, {} FROM (SELECT to_organisation AS organisation, {} FROM referrals \
+                 WHERE created_at >= $1 AND created_at < $2) d GROUP BY organisation ORDER BY organisation",
+                columns.join(", "),
+                hours.join(", ")
+            );
+            let rows: Vec<Row> = diesel::sql_query(sql)
+                .bind::<UtcTime, _>(from)
+                .bind::<UtcTime, _>(to)
+                .load(pg)?;
+            let mut out = Vec::new();
+            for row in rows {
+                for (i, n, p50, p90) in [
+                    (0, row.n0, row.p50_0, row.p90_0),
+                    (1, row.n1, row.p50_1, row.p90_1),
+                    (2, row.n2, row.p50_2, row.p90_2),
+                ] {
+                    if n > 0 {
+                        out.push((
+                            i,
+                            StepDurations {
+                                organisation: row.organisation.clone(),
+                                n,
+                                p50,
+                                p90,
+                            },
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        AnyConnection::Sqlite(sqlite) => {
+            let mut out = Vec::new();
+            for (i, (start, end)) in STEPS.iter().enumerate() {
+                let sql = format!(
+                    "WITH d AS (SELECT to_organisation AS organisation, \
+                       ((julianday({end}) - julianday({start})) * 24.0) AS hours FROM referrals \
+                       WHERE created_at >= ? AND created_at < ? AND {start} IS NOT NULL AND {end} IS NOT NULL), \
+                     r AS (SELECT organisation, hours, \
+                       ROW_NUMBER() OVER (PARTITION BY organisation ORDER BY hours) AS rn, \
+                       COUNT(*) OVER (PARTITION BY organisation) AS n FROM d) \
+                     SELECT organisation, CAST(MAX(n) AS BIGINT) AS n, \
+                       MAX(CASE WHEN rn = (n + 1) / 2 THEN hours END) AS p50, \
+                       MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN hours END) AS p90 \
+                     FROM r GROUP BY organisation ORDER BY organisation"
+                );
+                let rows: Vec<StepDurations> = diesel::sql_query(sql)
+                    .bind::<UtcTime, _>(from)
+                    .bind::<UtcTime, _>(to)
+                    .load(sqlite)?;
+                out.extend(rows.into_iter().map(|r| (i, r)));
+            }
+            Ok(out)
+        }
     }
-    let query = |postgres: bool| {
-        let hours = if postgres {
-            format!("CAST(EXTRACT(EPOCH FROM ({end} - {start})) / 3600.0 AS DOUBLE PRECISION)")
-        } else {
-            format!("((julianday({end}) - julianday({start})) * 24.0)")
-        };
-        placeholders(
-            &format!(
-                "WITH d AS (SELECT to_organisation AS organisation, {hours} AS hours FROM referrals \
-                   WHERE created_at >= ? AND created_at < ? AND {start} IS NOT NULL AND {end} IS NOT NULL), \
-                 r AS (SELECT organisation, hours, \
-                   ROW_NUMBER() OVER (PARTITION BY organisation ORDER BY hours) AS rn, \
-                   COUNT(*) OVER (PARTITION BY organisation) AS n FROM d) \
-                 SELECT organisation, CAST(MAX(n) AS BIGINT) AS n, \
-                   MAX(CASE WHEN rn = (n + 1) / 2 THEN hours END) AS p50, \
-                   MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN hours END) AS p90 \
-                 FROM r GROUP BY organisation ORDER BY organisation"
-            ),
-            postgres,
-        )
-    };
-    on_backend!(conn, postgres, |inner| {
-        diesel::sql_query(query(postgres))
-            .bind::<UtcTime, _>(from)
-            .bind::<UtcTime, _>(to)
-            .load(inner)
-    })
 }
 
 /// Candidates for the overdue list: open referrals whose clock started before `cutoff`

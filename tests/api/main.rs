@@ -5,8 +5,10 @@
 mod helpers;
 
 mod auth;
+mod bench;
 mod cases;
 mod cli;
+mod demo;
 mod docs;
 mod errors;
 mod health;

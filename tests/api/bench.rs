@@ -1,0 +1,72 @@
+//! `nrm bench` end to end, kept short: it starts the service, drives every operation with
+//! real tokens, and on PostgreSQL records one transition of each kind and runs the pgbench
+//! scripts written from it. Figures are not asserted (a timed test proves nothing about
+//! speed); that every operation succeeds and the scripts run without a failure is.
+
+use std::process::Command;
+
+use crate::backend_test;
+use crate::helpers::{Backend, fresh_database, manifest_dir};
+
+async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backend) {
+    let (database_url, _guard) = fresh_database(backend);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nrm"));
+    command.current_dir(manifest_dir());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("NRM__") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    let output = command
+        .env("RUST_LOG", "warn")
+        .args([
+            "bench",
+            "--duration",
+            "1s",
+            "--concurrency",
+            "2",
+            "--database-url",
+            &database_url,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for operation in [
+        "create_case",
+        "reasonable_grounds",
+        "consent",
+        "create_referral",
+        "submit",
+        "acknowledge",
+        "accept",
+        "start_care",
+        "complete",
+        "list_incoming",
+        "get_referral",
+        "get_case",
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {operation} ")))
+            .unwrap_or_else(|| panic!("no row for {operation}:\n{stdout}"));
+        let errors = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+        assert_eq!(errors, "0", "{row}");
+    }
+    assert!(!stdout.contains("first error"), "{stdout}");
+    assert!(
+        stdout.contains("Service memory: largest resident set sampled"),
+        "{stdout}"
+    );
+    if backend == Backend::Postgres {
+        assert!(stdout.contains("Ratio service ÷ pgbench"), "{stdout}");
+        assert!(stdout.contains(" 0 failed)"), "{stdout}");
+    } else {
+        assert!(stdout.contains("(pgbench comparison: PostgreSQL only)"), "{stdout}");
+    }
+}
+backend_test!(bench_drives_every_operation_and_the_pgbench_scripts_run);

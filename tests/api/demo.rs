@@ -1,0 +1,112 @@
+//! `nrm demo seed`: a synthetic data set the service itself reads, counts and verifies.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::api_test;
+use crate::helpers::{TestApp, manifest_dir};
+
+fn seed(app: &TestApp, extra: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nrm"));
+    command.current_dir(manifest_dir());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("NRM__") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("RUST_LOG", "warn")
+        .args(["demo", "seed", "--cases", "300", "--days", "200", "--chunk", "70"])
+        .args(["--database-url", &app.database_url])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> Value {
+    let response = app.get(path, token).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+async fn demo_seed_writes_cases_the_service_counts_and_verifies(app: TestApp) {
+    let a = app.actors();
+    // Start-up wrote its own entries (the registry mirror); the seed appends to them.
+    let before = get(&app, "/api/v1/audit/verify", &a.comensha_coordinator).await;
+    let output = seed(&app, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(written["cases"], 300);
+    let referrals = written["referrals"].as_i64().unwrap();
+    assert!(referrals > 100, "{written}");
+
+    // The audit chain the seed wrote verifies, entry for entry.
+    let verdict = get(&app, "/api/v1/audit/verify", &a.comensha_coordinator).await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(
+        verdict["entries"].as_i64().unwrap(),
+        before["entries"].as_i64().unwrap() + written["audit_entries"].as_i64().unwrap()
+    );
+
+    // Statistics count every seeded case and referral; the referrals reach every state.
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(400);
+    let report = get(
+        &app,
+        &format!("/api/v1/stats/report?from={from}&to={today}"),
+        &a.comensha_coordinator,
+    )
+    .await;
+    assert_eq!(report["persons"]["total"], 300, "{report}");
+    let flows = get(
+        &app,
+        &format!("/api/v1/oversight/flows?from={from}&to={today}"),
+        &a.comensha_coordinator,
+    )
+    .await;
+    let mut states = std::collections::BTreeMap::new();
+    for flow in flows["flows"].as_array().unwrap() {
+        *states.entry(flow["state"].as_str().unwrap().to_string()).or_insert(0) += flow["count"].as_i64().unwrap();
+    }
+    assert_eq!(states.values().sum::<i64>(), referrals, "{states:?}");
+    let names: Vec<&str> = states.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "accepted",
+            "acknowledged",
+            "completed",
+            "declined",
+            "draft",
+            "in_care",
+            "submitted",
+            "withdrawn"
+        ]
+    );
+
+    // Seeded cases open with the service's key: the pseudonyms are sealed like real ones.
+    let cases = get(&app, "/api/v1/cases?limit=5", &a.fier_caseworker).await;
+    let first = &cases["items"][0];
+    let case = get(
+        &app,
+        &format!("/api/v1/cases/{}", first["id"].as_str().unwrap()),
+        &a.fier_caseworker,
+    )
+    .await;
+    assert!(case["pseudonym"].as_str().unwrap().starts_with("demo-"), "{case}");
+
+    // A database with cases is refused unless the caller says to add to it.
+    let again = seed(&app, &[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds 300 cases"));
+    let appended = seed(&app, &["--append", "--seed", "2"]);
+    assert!(
+        appended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&appended.stderr)
+    );
+    let verdict = get(&app, "/api/v1/audit/verify", &a.comensha_coordinator).await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+}
+api_test!(demo_seed_writes_cases_the_service_counts_and_verifies);
