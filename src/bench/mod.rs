@@ -805,7 +805,7 @@ async fn compare_with_pgbench(plan: &BenchPlan, settings: &Settings, http: &reqw
     }
     drop(recorder);
     println!(
-        "\nRecorded the SQL of one transition of each kind ({} statements in the accept transaction); pgbench scripts in {}",
+        "\nRecorded the SQL of one transition of each kind ({} statements from BEGIN to COMMIT in the accept transaction); pgbench scripts in {}",
         std::fs::read_to_string(work_dir.join("accept.sql"))
             .map(|s| s.lines().filter(|l| !l.starts_with('\\')).count() - 1)
             .unwrap_or(0),
