@@ -398,19 +398,24 @@ impl Client {
     async fn receive(&mut self, submitted: Value) -> Option<Value> {
         let intake = self.tokens.intake.clone();
         let mut referral = submitted;
-        for (op, body) in [
-            ("acknowledge", json!({"action": "acknowledge"})),
-            ("accept", json!({"action": "accept"})),
-            ("start_care", json!({"action": "start_care"})),
-            (
-                "complete",
-                json!({"action": "complete", "outcome_code": "support_provided", "outcome": "benchmark"}),
-            ),
-        ] {
+        for (op, body) in receiver_steps() {
             referral = self.transition(op, &intake, &referral, body).await?;
         }
         Some(referral)
     }
+}
+
+/// The receiver's four transitions of a submitted referral, in order, with their bodies.
+fn receiver_steps() -> [(&'static str, Value); 4] {
+    [
+        ("acknowledge", json!({"action": "acknowledge"})),
+        ("accept", json!({"action": "accept"})),
+        ("start_care", json!({"action": "start_care"})),
+        (
+            "complete",
+            json!({"action": "complete", "outcome_code": "support_provided", "outcome": "benchmark"}),
+        ),
+    ]
 }
 
 fn case_body(n: u64) -> Value {
@@ -783,15 +788,7 @@ async fn compare_with_pgbench(plan: &BenchPlan, settings: &Settings, http: &reqw
     let intake = client.tokens.intake.clone();
     let mut referral = submitted;
     let mut scripts = Vec::new();
-    for (action, body) in [
-        ("acknowledge", json!({"action": "acknowledge"})),
-        ("accept", json!({"action": "accept"})),
-        ("start_care", json!({"action": "start_care"})),
-        (
-            "complete",
-            json!({"action": "complete", "outcome_code": "support_provided", "outcome": "benchmark"}),
-        ),
-    ] {
+    for (action, body) in receiver_steps() {
         let mark = proxy.recording.len();
         referral = client
             .transition("recorded", &intake, &referral, body)

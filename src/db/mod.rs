@@ -242,6 +242,17 @@ where
         AnyConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
         AnyConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
     }
+    finish_transaction(conn, work)
+}
+
+/// Runs `work` in the transaction just begun: commits on success, rolls back on error.
+fn finish_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::TransactionManager;
+    type Manager = <AnyConnection as Connection>::TransactionManager;
     match work(conn) {
         Ok(value) => {
             Manager::commit_transaction(conn)?;
@@ -279,16 +290,7 @@ where
             }
         }
     }
-    match work(conn) {
-        Ok(value) => {
-            Manager::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(error) => {
-            let _ = Manager::rollback_transaction(conn);
-            Err(error)
-        }
-    }
+    finish_transaction(conn, work)
 }
 
 pub fn migrations_for(conn: &AnyConnection) -> EmbeddedMigrations {
