@@ -168,13 +168,12 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let settings = settings_with(&cli, &[])?;
             telemetry::init(&settings.log);
+            // Without a database, a new SQLite file that goes when the benchmark is done.
+            let scratch = std::env::temp_dir().join(format!("nrm-bench-{}.sqlite", std::process::id()));
             let database_url = match (database_url, url) {
                 (Some(url), _) => url.clone(),
                 (None, Some(_)) => settings.database.url.clone(),
-                (None, None) => std::env::temp_dir()
-                    .join(format!("nrm-bench-{}.sqlite", std::process::id()))
-                    .display()
-                    .to_string(),
+                (None, None) => scratch.display().to_string(),
             };
             let plan = nrm::bench::BenchPlan {
                 url: url.clone(),
@@ -189,7 +188,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 config_files: cli.config.clone(),
                 executable: std::env::current_exe().map_err(|e| e.to_string())?,
             };
-            nrm::bench::run(plan, settings)
+            let outcome = nrm::bench::run(plan, settings);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+            }
+            outcome
         }
         Command::Demo {
             command:
