@@ -13,7 +13,7 @@ use super::cases::Context;
 use super::common::{is_focal_point_coordinator, parse_id};
 use crate::auth::Actor;
 use crate::db::audit::{self, AuditFilter, AuditRow};
-use crate::db::{Instant, report_transaction, stats as queries};
+use crate::db::{Instant, stats as queries};
 use crate::domain::audit::Verification;
 use crate::domain::deadline::{Step, StepClock, overdue_steps};
 use crate::domain::referral::ReferralState;
@@ -306,91 +306,87 @@ pub async fn flows(actor: Actor, ctx: Context, query: web::Query<PeriodQuery>) -
     let now = ctx.now();
     let result = ctx
         .db
-        .run(move |conn| {
-            report_transaction(conn, |conn| {
-                let flows = queries::flow_counts(conn, start, end)?
-                    .into_iter()
-                    .map(|(from_organisation, to_organisation, state, count)| {
-                        Ok(FlowCount {
-                            from_organisation,
-                            to_organisation,
-                            state: state.parse().map_err(ApiError::internal)?,
-                            count,
-                        })
+        .report(move |conn| {
+            let flows = queries::flow_counts(conn, start, end)?
+                .into_iter()
+                .map(|(from_organisation, to_organisation, state, count)| {
+                    Ok(FlowCount {
+                        from_organisation,
+                        to_organisation,
+                        state: state.parse().map_err(ApiError::internal)?,
+                        count,
                     })
-                    .collect::<Result<Vec<_>, ApiError>>()?;
-                let mut times: BTreeMap<String, ResponseTimes> = BTreeMap::new();
-                {
-                    for (which, row) in queries::step_durations(conn, start, end)? {
-                        let entry = times.entry(row.organisation.clone()).or_insert_with(|| ResponseTimes {
-                            organisation: row.organisation.clone(),
-                            submit_to_acknowledge: None,
-                            submit_to_decision: None,
-                            accept_to_start_care: None,
-                        });
-                        let durations = Some(Durations {
-                            count: row.n,
-                            median_hours: row.p50.map(round1),
-                            p90_hours: row.p90.map(round1),
-                        });
-                        match which {
-                            0 => entry.submit_to_acknowledge = durations,
-                            1 => entry.submit_to_decision = durations,
-                            _ => entry.accept_to_start_care = durations,
-                        }
-                    }
-                }
-                let open = queries::open_counts(conn)?
-                    .into_iter()
-                    .map(|(organisation, state, count)| {
-                        Ok(OpenCount {
-                            organisation,
-                            state: state.parse().map_err(ApiError::internal)?,
-                            count,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, ApiError>>()?;
-                let eligibility_overrides = queries::eligibility_overrides(conn, start, end)?
-                    .into_iter()
-                    .map(|(to_organisation, count)| OverrideCount { to_organisation, count })
-                    .collect();
-                let ack_cutoff =
-                    Instant::from_utc(now.0 - limits.shortest(Step::Acknowledge).min(limits.shortest(Step::Decide)));
-                let care_cutoff = Instant::from_utc(now.0 - limits.shortest(Step::StartCare));
-                let candidates = queries::overdue_candidates(conn, ack_cutoff, care_cutoff, OVERDUE_LIMIT + 1)?;
-                let overdue_truncated = candidates.len() as i64 > OVERDUE_LIMIT;
-                let mut overdue = Vec::new();
-                for row in candidates.iter().take(OVERDUE_LIMIT as usize) {
-                    let clock = StepClock {
-                        state: row.state.parse().map_err(ApiError::internal)?,
-                        urgency: row.urgency.parse().map_err(ApiError::internal)?,
-                        submitted_at: row.submitted_at.map(|t| t.0),
-                        decided_at: row.decided_at.map(|t| t.0),
-                    };
-                    for step in overdue_steps(&clock, &limits, now.0) {
-                        overdue.push(OverdueReferral {
-                            referral_id: row.id.0,
-                            case_id: row.case_id.0,
-                            from_organisation: row.from_organisation.clone(),
-                            to_organisation: row.to_organisation.clone(),
-                            urgency: row.urgency.clone(),
-                            state: clock.state,
-                            step: step.step,
-                            due_at: step.due_at,
-                            overdue_hours: round1((now.0 - step.due_at).num_seconds() as f64 / 3600.0),
-                        });
-                    }
-                }
-                overdue.sort_by_key(|o| o.due_at);
-                Ok::<_, ApiError>(Flows {
-                    period: crate::domain::stats::Period { from, to },
-                    flows,
-                    response_times: times.into_values().collect(),
-                    open,
-                    eligibility_overrides,
-                    overdue,
-                    overdue_truncated,
                 })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            let mut times: BTreeMap<String, ResponseTimes> = BTreeMap::new();
+            for (which, row) in queries::step_durations(conn, start, end)? {
+                let entry = times.entry(row.organisation.clone()).or_insert_with(|| ResponseTimes {
+                    organisation: row.organisation.clone(),
+                    submit_to_acknowledge: None,
+                    submit_to_decision: None,
+                    accept_to_start_care: None,
+                });
+                let durations = Some(Durations {
+                    count: row.n,
+                    median_hours: row.p50.map(round1),
+                    p90_hours: row.p90.map(round1),
+                });
+                match which {
+                    0 => entry.submit_to_acknowledge = durations,
+                    1 => entry.submit_to_decision = durations,
+                    _ => entry.accept_to_start_care = durations,
+                }
+            }
+            let open = queries::open_counts(conn)?
+                .into_iter()
+                .map(|(organisation, state, count)| {
+                    Ok(OpenCount {
+                        organisation,
+                        state: state.parse().map_err(ApiError::internal)?,
+                        count,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            let eligibility_overrides = queries::eligibility_overrides(conn, start, end)?
+                .into_iter()
+                .map(|(to_organisation, count)| OverrideCount { to_organisation, count })
+                .collect();
+            let ack_cutoff =
+                Instant::from_utc(now.0 - limits.shortest(Step::Acknowledge).min(limits.shortest(Step::Decide)));
+            let care_cutoff = Instant::from_utc(now.0 - limits.shortest(Step::StartCare));
+            let candidates = queries::overdue_candidates(conn, ack_cutoff, care_cutoff, OVERDUE_LIMIT + 1)?;
+            let overdue_truncated = candidates.len() as i64 > OVERDUE_LIMIT;
+            let mut overdue = Vec::new();
+            for row in candidates.iter().take(OVERDUE_LIMIT as usize) {
+                let clock = StepClock {
+                    state: row.state.parse().map_err(ApiError::internal)?,
+                    urgency: row.urgency.parse().map_err(ApiError::internal)?,
+                    submitted_at: row.submitted_at.map(|t| t.0),
+                    decided_at: row.decided_at.map(|t| t.0),
+                };
+                for step in overdue_steps(&clock, &limits, now.0) {
+                    overdue.push(OverdueReferral {
+                        referral_id: row.id.0,
+                        case_id: row.case_id.0,
+                        from_organisation: row.from_organisation.clone(),
+                        to_organisation: row.to_organisation.clone(),
+                        urgency: row.urgency.clone(),
+                        state: clock.state,
+                        step: step.step,
+                        due_at: step.due_at,
+                        overdue_hours: round1((now.0 - step.due_at).num_seconds() as f64 / 3600.0),
+                    });
+                }
+            }
+            overdue.sort_by_key(|o| o.due_at);
+            Ok::<_, ApiError>(Flows {
+                period: crate::domain::stats::Period { from, to },
+                flows,
+                response_times: times.into_values().collect(),
+                open,
+                eligibility_overrides,
+                overdue,
+                overdue_truncated,
             })
         })
         .await?;
@@ -425,15 +421,13 @@ pub async fn report(actor: Actor, ctx: Context, query: web::Query<PeriodQuery>) 
     let min_cell = ctx.settings.stats.min_cell;
     let report = ctx
         .db
-        .run(move |conn| {
-            report_transaction(conn, |conn| {
-                let (cases, by_org) = queries::case_counts(conn, from, to)?;
-                let referrals = queries::referral_counts(conn, from, to)?;
-                let three_way = queries::three_way_counts(conn, from, to)?;
-                Ok::<_, ApiError>(build_report(
-                    from, to, &cases, &by_org, &referrals, &three_way, min_cell,
-                ))
-            })
+        .report(move |conn| {
+            let (cases, by_org) = queries::case_counts(conn, from, to)?;
+            let referrals = queries::referral_counts(conn, from, to)?;
+            let three_way = queries::three_way_counts(conn, from, to)?;
+            Ok::<_, ApiError>(build_report(
+                from, to, &cases, &by_org, &referrals, &three_way, min_cell,
+            ))
         })
         .await?;
     if csv {
@@ -512,63 +506,61 @@ pub async fn eu_export(actor: Actor, ctx: Context, query: web::Query<YearQuery>)
     let min_cell = i64::from(ctx.settings.stats.min_cell);
     let export = ctx
         .db
-        .run(move |conn| {
-            report_transaction(conn, |conn| {
-                let mut suppressed = Vec::new();
-                let mut cell = |path: String, n: i64| {
-                    if n > 0 && n < min_cell {
-                        suppressed.push(path);
-                        None
-                    } else {
-                        Some(n)
-                    }
-                };
-                let mut breakdowns: BTreeMap<&str, Breakdown> = BTreeMap::new();
-                let mut totals: BTreeMap<String, i64> =
-                    BTreeMap::from([("presumed_victim".to_string(), 0), ("identified".to_string(), 0)]);
-                for (name, expression) in queries::eu_dimensions() {
-                    let mut breakdown = Breakdown::new();
-                    for (status, key, n) in queries::registered_by(conn, &expression, from, to)? {
-                        if name == "registering_organisation" {
-                            *totals.entry(status.clone()).or_default() += n;
-                        }
-                        let value = cell(format!("by_{name}.{status}.{key}"), n);
-                        breakdown.entry(status).or_default().insert(key, value);
-                    }
-                    breakdowns.insert(name, breakdown);
+        .report(move |conn| {
+            let mut suppressed = Vec::new();
+            let mut cell = |path: String, n: i64| {
+                if n > 0 && n < min_cell {
+                    suppressed.push(path);
+                    None
+                } else {
+                    Some(n)
                 }
-                let (start, end) = day_bounds(from, to);
-                let mut anonymous: BTreeMap<String, i64> = BTreeMap::new();
-                for (minor, gender, nationality_group, n) in queries::anonymous_by(conn, start, end)? {
-                    *anonymous.entry("total".into()).or_default() += n;
-                    *anonymous
-                        .entry(format!("age_group.{}", if minor { "child" } else { "adult" }))
-                        .or_default() += n;
-                    *anonymous
-                        .entry(format!("sex.{}", gender.unwrap_or_else(|| "unknown".into())))
-                        .or_default() += n;
-                    *anonymous.entry(format!("citizenship.{nationality_group}")).or_default() += n;
+            };
+            let mut breakdowns: BTreeMap<&str, Breakdown> = BTreeMap::new();
+            let mut totals: BTreeMap<String, i64> =
+                BTreeMap::from([("presumed_victim".to_string(), 0), ("identified".to_string(), 0)]);
+            for (name, expression) in queries::eu_dimensions() {
+                let mut breakdown = Breakdown::new();
+                for (status, key, n) in queries::registered_by(conn, &expression, from, to)? {
+                    if name == "registering_organisation" {
+                        *totals.entry(status.clone()).or_default() += n;
+                    }
+                    let value = cell(format!("by_{name}.{status}.{key}"), n);
+                    breakdown.entry(status).or_default().insert(key, value);
                 }
-                let registered_victims = totals
-                    .into_iter()
-                    .map(|(k, n)| (k.clone(), cell(format!("registered_victims.{k}"), n)))
-                    .collect();
-                let anonymous_notifications = anonymous
-                    .into_iter()
-                    .map(|(k, n)| (k.clone(), cell(format!("anonymous_notifications.{k}"), n)))
-                    .collect();
-                let mut take = |name: &str| breakdowns.remove(name).unwrap_or_default();
-                Ok::<_, ApiError>(EuExport {
-                    year,
-                    registered_victims,
-                    by_registering_organisation: take("registering_organisation"),
-                    by_sex: take("sex"),
-                    by_age_group: take("age_group"),
-                    by_citizenship: take("citizenship"),
-                    by_form_of_exploitation: take("form_of_exploitation"),
-                    anonymous_notifications,
-                    suppressed,
-                })
+                breakdowns.insert(name, breakdown);
+            }
+            let (start, end) = day_bounds(from, to);
+            let mut anonymous: BTreeMap<String, i64> = BTreeMap::new();
+            for (minor, gender, nationality_group, n) in queries::anonymous_by(conn, start, end)? {
+                *anonymous.entry("total".into()).or_default() += n;
+                *anonymous
+                    .entry(format!("age_group.{}", if minor { "child" } else { "adult" }))
+                    .or_default() += n;
+                *anonymous
+                    .entry(format!("sex.{}", gender.unwrap_or_else(|| "unknown".into())))
+                    .or_default() += n;
+                *anonymous.entry(format!("citizenship.{nationality_group}")).or_default() += n;
+            }
+            let registered_victims = totals
+                .into_iter()
+                .map(|(k, n)| (k.clone(), cell(format!("registered_victims.{k}"), n)))
+                .collect();
+            let anonymous_notifications = anonymous
+                .into_iter()
+                .map(|(k, n)| (k.clone(), cell(format!("anonymous_notifications.{k}"), n)))
+                .collect();
+            let mut take = |name: &str| breakdowns.remove(name).unwrap_or_default();
+            Ok::<_, ApiError>(EuExport {
+                year,
+                registered_victims,
+                by_registering_organisation: take("registering_organisation"),
+                by_sex: take("sex"),
+                by_age_group: take("age_group"),
+                by_citizenship: take("citizenship"),
+                by_form_of_exploitation: take("form_of_exploitation"),
+                anonymous_notifications,
+                suppressed,
             })
         })
         .await?;

@@ -219,6 +219,16 @@ impl Db {
         self.run(move |conn| write_transaction(conn, work)).await
     }
 
+    /// Runs blocking reads inside one report transaction (see [`report_transaction`]).
+    pub async fn report<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(move |conn| report_transaction(conn, work)).await
+    }
+
     /// Applies pending migrations for this backend; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.get()?;
