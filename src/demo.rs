@@ -17,11 +17,8 @@ use diesel::prelude::*;
 use crate::crypto::Keyring;
 use crate::db::cases::{CaseRow, ConsentRow, IdentificationDecisionRow};
 use crate::db::referrals::{HistoryRow, ReferralRow};
-use crate::db::schema::{
-    audit_head, audit_log, cases, consents, identification_decisions, referral_history, referrals,
-};
-use crate::db::{AnyConnection, DbError, Id, Instant, audit::AuditRow, write_transaction};
-use crate::domain::audit::AuditRecord;
+use crate::db::schema::{cases, consents, identification_decisions, referral_history, referrals};
+use crate::db::{AnyConnection, DbError, Id, Instant, audit, audit::AuditRow, insert_all, write_transaction};
 use crate::domain::case::{ContactChannel, Gender, IdentificationStatus, ReporterRole};
 use crate::domain::organisation::{OrganisationKind, Registry};
 use crate::domain::referral::{DeclineReason, Outcome, ReferralState, Urgency};
@@ -662,52 +659,15 @@ fn generate_case(
     chunk.cases.push(case);
 }
 
-/// Rows per INSERT, under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters for the
-/// widest table.
-const ROWS_PER_INSERT: usize = 1000;
-
-/// Multi-row INSERTs run on the concrete connection: the multi backend cannot express them.
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        match $conn {
-            AnyConnection::Postgresql(pg) => {
-                for part in $rows.chunks(ROWS_PER_INSERT) {
-                    diesel::insert_into($table).values(part).execute(pg)?;
-                }
-            }
-            AnyConnection::Sqlite(sqlite) => {
-                for part in $rows.chunks(ROWS_PER_INSERT) {
-                    diesel::insert_into($table).values(part).execute(sqlite)?;
-                }
-            }
-        }
-    };
-}
-
 fn write_chunk(conn: &mut AnyConnection, chunk: &mut Chunk) -> Result<(), DbError> {
     write_transaction(conn, |conn| -> Result<(), DbError> {
-        // Lock the chain head for this chunk, as every appender does.
-        let (mut seq, mut prev_hash): (i64, String) = diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-            .set(audit_head::last_seq.eq(audit_head::last_seq))
-            .returning((audit_head::last_seq, audit_head::last_hash))
-            .get_result(conn)?;
-        for row in &mut chunk.audit {
-            seq += 1;
-            row.seq = seq;
-            row.prev_hash = std::mem::take(&mut prev_hash);
-            let record: AuditRecord = row.record();
-            row.hash = record.hash();
-            prev_hash = row.hash.clone();
-        }
         insert_all!(conn, cases::table, chunk.cases);
         insert_all!(conn, identification_decisions::table, chunk.decisions);
         insert_all!(conn, consents::table, chunk.consents);
         insert_all!(conn, referrals::table, chunk.referrals);
         insert_all!(conn, referral_history::table, chunk.history);
-        insert_all!(conn, audit_log::table, chunk.audit);
-        diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-            .set((audit_head::last_seq.eq(seq), audit_head::last_hash.eq(&prev_hash)))
-            .execute(conn)?;
+        // Chained last, as the sealer does: the head is held for the audit rows only.
+        audit::chain(conn, &mut chunk.audit)?;
         Ok(())
     })
 }

@@ -37,7 +37,7 @@ pub struct RetentionReport {
     pub free_text: usize,
 }
 
-fn audit(conn: &mut AnyConnection, case_id: Id, action: &str, now: Instant) -> diesel::QueryResult<i64> {
+fn audit(conn: &mut AnyConnection, case_id: Id, action: &str, now: Instant) -> diesel::QueryResult<()> {
     append(
         conn,
         &NewAuditEntry::new(action, "case", case_id.0.to_string(), Some(case_id), "retention"),

@@ -194,6 +194,7 @@ impl Application {
                 retention_interval,
             )),
             tokio::spawn(worker::run(db.clone(), clock.clone(), delivery, notify::worker_id())),
+            tokio::spawn(db::audit::run_sealer(db.clone())),
             tokio::spawn(deadlines::run(
                 db.clone(),
                 clock.clone(),

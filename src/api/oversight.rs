@@ -168,7 +168,11 @@ pub async fn audit_list(actor: Actor, ctx: Context, query: web::Query<AuditQuery
     };
     let mut rows = ctx
         .db
-        .run(move |conn| audit::list(conn, &filter).map_err(ApiError::from))
+        .run(move |conn| -> Result<_, ApiError> {
+            // Seal first, so the page includes every entry committed before this request.
+            audit::seal(conn)?;
+            Ok(audit::list(conn, &filter)?)
+        })
         .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
@@ -183,7 +187,8 @@ pub async fn audit_list(actor: Actor, ctx: Context, query: web::Query<AuditQuery
     }))
 }
 
-/// Verifies the whole audit chain: any edited, deleted or reordered entry is pinpointed.
+/// Seals pending entries, then verifies the whole audit chain: any edited, deleted or
+/// reordered entry is pinpointed.
 #[utoipa::path(
     tag = "oversight",
     responses(

@@ -614,8 +614,7 @@ pub async fn transition(
                 }
             }
             change_state(conn, &notifier, &vc.keyring, &mut row, &request, next, &actor, now)?;
-            // The answer is rendered from the row just written, before the audit entries: from
-            // the first append until commit every other audited write waits for the chain head.
+            // The answer is rendered from the row just written (no second read of the referral).
             let view = render(conn, &actor, &row, &vc)?;
             audit_transition(conn, &actor, &row, &request, next, now)?;
             if let Some(reasons) = overridden {
@@ -778,9 +777,7 @@ fn apply_transition(
     audit_transition(conn, actor, row, request, next, now)
 }
 
-/// The audit entry of a transition. Appended last in its transaction where it can be: from
-/// the append until commit every other audited write waits for the chain head
-/// (docs/performance.md).
+/// The audit entry of a transition, in the transition's transaction.
 fn audit_transition(
     conn: &mut AnyConnection,
     actor: &Actor,

@@ -1,15 +1,31 @@
-//! Audit rows: appended inside the caller's transaction, never updated or deleted.
+//! The audit trail: entries are written with the change they record and sealed into the
+//! hash chain shortly after, in batches.
 //!
-//! Appending takes the chain head with `UPDATE ... RETURNING`, which locks the head row on
-//! PostgreSQL until the transaction ends (SQLite serialises writers anyway), so concurrent
-//! writers line up and the chain cannot fork. Append last in a transaction to hold the
-//! head for as short a time as possible.
+//! A change calls `append`, which inserts into `audit_pending` inside the change's own
+//! transaction: the entry commits or rolls back with the change, and the request takes no
+//! lock shared with other requests. `seal` moves pending entries into `audit_log` in the order
+//! it finds them, giving each its sequence number, previous hash and hash. It takes the chain
+//! head with `UPDATE ... RETURNING` (a row lock on PostgreSQL until its commit; SQLite
+//! serialises writers anyway), so sealers on several instances take turns and the chain
+//! cannot fork. One head lock per batch instead of one per request is what lets concurrent
+//! requests proceed (docs/architecture.md, "The audit trail"). Every instance seals every
+//! `SEAL_INTERVAL`; reading the trail and verifying it seal first, so they cover every
+//! entry committed before they started.
+
+use std::time::Duration;
 
 use diesel::prelude::*;
 
-use super::schema::{audit_head, audit_log};
-use super::{AnyConnection, Id, Instant};
+use super::schema::{audit_head, audit_log, audit_pending};
+use super::{AnyConnection, Db, DbError, Id, Instant, insert_all, report_transaction, write_transaction};
 use crate::domain::audit::{AuditRecord, ChainVerifier, Verification};
+
+/// How often each instance seals what is pending: the longest an entry stays outside the
+/// chain while the service runs.
+pub const SEAL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Entries sealed per transaction.
+const SEAL_BATCH: i64 = 1_000;
 
 /// What happened, by whom, to what. No personal data.
 #[derive(Debug, Clone)]
@@ -89,32 +105,145 @@ impl AuditRow {
     }
 }
 
-/// Appends one entry to the chain; returns its sequence number.
-pub fn append(conn: &mut AnyConnection, entry: &NewAuditEntry, at: Instant) -> QueryResult<i64> {
-    let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set(audit_head::last_seq.eq(audit_head::last_seq + 1))
+#[derive(Insertable)]
+#[diesel(table_name = audit_pending)]
+struct NewPending<'a> {
+    at: Instant,
+    actor_sub: &'a str,
+    actor_org: &'a str,
+    actor_roles: &'a str,
+    action: &'a str,
+    resource_type: &'a str,
+    resource_id: &'a str,
+    case_id: Option<Id>,
+    outcome: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable)]
+struct PendingRow {
+    id: i64,
+    at: Instant,
+    actor_sub: String,
+    actor_org: String,
+    actor_roles: String,
+    action: String,
+    resource_type: String,
+    resource_id: String,
+    case_id: Option<Id>,
+    outcome: String,
+}
+
+/// Records one entry in the caller's transaction; `seal` chains it after the commit.
+pub fn append(conn: &mut AnyConnection, entry: &NewAuditEntry, at: Instant) -> QueryResult<()> {
+    diesel::insert_into(audit_pending::table)
+        .values(NewPending {
+            at,
+            actor_sub: &entry.actor_sub,
+            actor_org: &entry.actor_org,
+            actor_roles: &entry.actor_roles,
+            action: &entry.action,
+            resource_type: &entry.resource_type,
+            resource_id: &entry.resource_id,
+            case_id: entry.case_id,
+            outcome: &entry.outcome,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Appends `rows` to the chain in their order, in the caller's transaction: takes the head,
+/// gives each row its sequence number, previous hash and hash, inserts them, moves the head.
+pub fn chain(conn: &mut AnyConnection, rows: &mut [AuditRow]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut prev_hash): (i64, String) = diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+        .set(audit_head::last_seq.eq(audit_head::last_seq))
         .returning((audit_head::last_seq, audit_head::last_hash))
         .get_result(conn)?;
-    let mut row = AuditRow {
-        seq,
-        at,
-        actor_sub: entry.actor_sub.clone(),
-        actor_org: entry.actor_org.clone(),
-        actor_roles: entry.actor_roles.clone(),
-        action: entry.action.clone(),
-        resource_type: entry.resource_type.clone(),
-        resource_id: entry.resource_id.clone(),
-        case_id: entry.case_id,
-        outcome: entry.outcome.clone(),
-        prev_hash,
-        hash: String::new(),
-    };
-    row.hash = row.record().hash();
-    diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
+    for row in rows.iter_mut() {
+        seq += 1;
+        row.seq = seq;
+        row.prev_hash = std::mem::take(&mut prev_hash);
+        row.hash = row.record().hash();
+        prev_hash = row.hash.clone();
+    }
+    insert_all!(conn, audit_log::table, rows);
     diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set(audit_head::last_hash.eq(&row.hash))
+        .set((audit_head::last_seq.eq(seq), audit_head::last_hash.eq(&prev_hash)))
         .execute(conn)?;
-    Ok(seq)
+    Ok(())
+}
+
+/// Seals every entry pending when it starts (and any committed meanwhile), one transaction
+/// per `SEAL_BATCH`; returns how many it sealed. Safe to run on every instance at once.
+pub fn seal(conn: &mut AnyConnection) -> QueryResult<u64> {
+    // Most calls find nothing: look before taking the head (and SQLite's write lock).
+    let pending: Option<i64> = audit_pending::table.select(audit_pending::id).first(conn).optional()?;
+    if pending.is_none() {
+        return Ok(0);
+    }
+    let mut sealed = 0;
+    loop {
+        let batch = write_transaction(conn, seal_batch)?;
+        sealed += batch;
+        if batch < SEAL_BATCH as u64 {
+            return Ok(sealed);
+        }
+    }
+}
+
+fn seal_batch(conn: &mut AnyConnection) -> QueryResult<u64> {
+    // The head first: a second sealer waits here, then finds only what this one left.
+    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
+        .set(audit_head::last_seq.eq(audit_head::last_seq))
+        .execute(conn)?;
+    // By id, not by range: a row committed later with a smaller id stays for the next batch.
+    let ids: Vec<i64> = audit_pending::table
+        .select(audit_pending::id)
+        .order(audit_pending::id.asc())
+        .limit(SEAL_BATCH)
+        .load(conn)?;
+    let mut pending: Vec<PendingRow> = diesel::delete(audit_pending::table.filter(audit_pending::id.eq_any(&ids)))
+        .returning(audit_pending::all_columns)
+        .load(conn)?;
+    pending.sort_by_key(|row| row.id);
+    let mut rows: Vec<AuditRow> = pending
+        .into_iter()
+        .map(|p| AuditRow {
+            seq: 0,
+            at: p.at,
+            actor_sub: p.actor_sub,
+            actor_org: p.actor_org,
+            actor_roles: p.actor_roles,
+            action: p.action,
+            resource_type: p.resource_type,
+            resource_id: p.resource_id,
+            case_id: p.case_id,
+            outcome: p.outcome,
+            prev_hash: String::new(),
+            hash: String::new(),
+        })
+        .collect();
+    chain(conn, &mut rows)?;
+    Ok(rows.len() as u64)
+}
+
+/// Entries written but not yet sealed.
+pub fn unsealed(conn: &mut AnyConnection) -> QueryResult<u64> {
+    let count: i64 = audit_pending::table.count().get_result(conn)?;
+    Ok(count as u64)
+}
+
+/// Seals every `SEAL_INTERVAL` until the process ends.
+pub async fn run_sealer(db: Db) {
+    loop {
+        match db.run(|conn| seal(conn).map_err(DbError::from)).await {
+            Ok(_) => {}
+            Err(error) => tracing::error!(error = %error, "sealing audit entries failed"),
+        }
+        tokio::time::sleep(SEAL_INTERVAL).await;
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -161,8 +290,15 @@ pub fn list(conn: &mut AnyConnection, filter: &AuditFilter) -> QueryResult<Vec<A
         .load(conn)
 }
 
-/// Walks the whole chain in sequence order, in batches, and checks it against the head.
+/// Seals what is pending, then walks the whole chain in sequence order, in batches, and
+/// checks it against the head, all in one snapshot: a sealer committing meanwhile cannot make
+/// the head and the walk disagree. `unsealed` counts entries committed after the seal.
 pub fn verify(conn: &mut AnyConnection) -> QueryResult<Verification> {
+    seal(conn)?;
+    report_transaction(conn, walk)
+}
+
+fn walk(conn: &mut AnyConnection) -> QueryResult<Verification> {
     const BATCH: i64 = 5_000;
     let mut verifier = ChainVerifier::default();
     let mut after = i64::MIN;
@@ -185,5 +321,6 @@ pub fn verify(conn: &mut AnyConnection) -> QueryResult<Verification> {
         .filter(audit_head::id.eq(1))
         .select((audit_head::last_seq, audit_head::last_hash))
         .first(conn)?;
-    Ok(verifier.finish(head_seq, &head_hash))
+    let unsealed = unsealed(conn)?;
+    Ok(verifier.finish(head_seq, &head_hash, unsealed))
 }

@@ -26,6 +26,30 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use types::{Id, Instant};
 
+/// Rows per multi-row INSERT, under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters
+/// for the widest table written this way.
+pub const ROWS_PER_INSERT: usize = 1000;
+
+/// Inserts a slice of rows with multi-row INSERTs of `ROWS_PER_INSERT`, on the concrete
+/// connection: the multi backend cannot express them.
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => {
+                for part in $rows.chunks($crate::db::ROWS_PER_INSERT) {
+                    diesel::insert_into($table).values(part).execute(pg)?;
+                }
+            }
+            $crate::db::AnyConnection::Sqlite(sqlite) => {
+                for part in $rows.chunks($crate::db::ROWS_PER_INSERT) {
+                    diesel::insert_into($table).values(part).execute(sqlite)?;
+                }
+            }
+        }
+    };
+}
+pub(crate) use insert_all;
+
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
     Postgresql(PgConnection),

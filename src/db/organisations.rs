@@ -98,7 +98,7 @@ pub fn sync_registry(conn: &mut AnyConnection, registry: &Registry, now: Instant
 }
 
 /// Registry changes are made by the service at start-up, from the registry file.
-fn audit_change(conn: &mut AnyConnection, slug: &str, action: &str, now: Instant) -> QueryResult<i64> {
+fn audit_change(conn: &mut AnyConnection, slug: &str, action: &str, now: Instant) -> QueryResult<()> {
     append(
         conn,
         &NewAuditEntry::new(action, "organisation", slug, None, "registry file"),

@@ -273,6 +273,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    audit_pending (id) {
+        id -> BigInt,
+        at -> UtcTime,
+        actor_sub -> Text,
+        actor_org -> Text,
+        actor_roles -> Text,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        case_id -> Nullable<DbUuid>,
+        outcome -> Text,
+    }
+}
+
+diesel::table! {
     audit_head (id) {
         id -> Integer,
         last_seq -> BigInt,

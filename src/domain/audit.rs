@@ -67,6 +67,9 @@ pub struct Verification {
     pub entries: u64,
     /// The first entry whose sequence, link or hash does not hold.
     pub first_invalid_seq: Option<i64>,
+    /// Entries written but not yet sealed into the chain when the walk ended: those committed
+    /// while it ran. A number that stays high means no sealer is running.
+    pub unsealed: u64,
 }
 
 /// Verifies entries fed in sequence order, in batches. Call `finish` with the stored chain
@@ -108,7 +111,7 @@ impl ChainVerifier {
         self.prev_hash = stored_hash.to_string();
     }
 
-    pub fn finish(self, head_seq: i64, head_hash: &str) -> Verification {
+    pub fn finish(self, head_seq: i64, head_hash: &str, unsealed: u64) -> Verification {
         let mut first_invalid = self.first_invalid;
         if first_invalid.is_none() && (head_seq != self.expected_seq - 1 || head_hash != self.prev_hash) {
             // Entries after the last one present were removed.
@@ -118,6 +121,7 @@ impl ChainVerifier {
             valid: first_invalid.is_none(),
             entries: self.entries,
             first_invalid_seq: first_invalid,
+            unsealed,
         }
     }
 }
@@ -156,7 +160,7 @@ mod tests {
         for (record, hash) in entries {
             verifier.check(record, hash);
         }
-        verifier.finish(head_seq, head_hash)
+        verifier.finish(head_seq, head_hash, 0)
     }
 
     #[test]
@@ -168,7 +172,8 @@ mod tests {
             Verification {
                 valid: true,
                 entries: 5,
-                first_invalid_seq: None
+                first_invalid_seq: None,
+                unsealed: 0,
             }
         );
         assert!(verify(&[], 0, GENESIS_HASH).valid);

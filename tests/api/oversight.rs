@@ -228,9 +228,24 @@ async fn audit_verification_pinpoints_tampering(app: TestApp) {
 }
 api_test!(audit_verification_pinpoints_tampering);
 
-async fn parallel_writers_never_fork_the_chain(app: TestApp) {
+async fn parallel_writers_and_sealers_never_fork_the_chain(app: TestApp) {
     let before = verify_api(&app).await["entries"].as_i64().unwrap();
     let mut threads = Vec::new();
+    // Sealers racing each other and the writers, as every instance's sealer does.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut sealers = Vec::new();
+    for _ in 0..3 {
+        let db = app.db();
+        let writing = writing.clone();
+        sealers.push(std::thread::spawn(move || {
+            let mut conn = db.get().unwrap();
+            let mut sealed = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                sealed += nrm::db::audit::seal(&mut conn).unwrap();
+            }
+            sealed
+        }));
+    }
     for writer in 0..8 {
         let db = app.db();
         threads.push(std::thread::spawn(move || {
@@ -256,11 +271,15 @@ async fn parallel_writers_never_fork_the_chain(app: TestApp) {
     for thread in threads {
         thread.join().unwrap();
     }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sealed_meanwhile: u64 = sealers.into_iter().map(|s| s.join().unwrap()).sum();
+    assert!(sealed_meanwhile > 0, "the racing sealers sealed entries");
     let verdict = verify_api(&app).await;
     assert_eq!(verdict["valid"], true, "{verdict}");
-    assert_eq!(verdict["entries"], before + 200);
+    assert_eq!(verdict["entries"], before + 200, "every entry sealed exactly once");
+    assert_eq!(verdict["unsealed"], 0);
 }
-api_test!(parallel_writers_never_fork_the_chain);
+api_test!(parallel_writers_and_sealers_never_fork_the_chain);
 
 impl TestApp {
     pub fn clock_today(&self) -> String {

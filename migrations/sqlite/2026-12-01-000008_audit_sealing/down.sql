@@ -1,0 +1,2 @@
+-- Entries still pending are lost with the table: seal them first (`nrm audit verify`).
+DROP TABLE audit_pending;
