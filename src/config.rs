@@ -47,6 +47,12 @@ pub struct ServerSettings {
     pub bind: String,
     pub workers: usize,
     pub body_limit_bytes: usize,
+    /// How long a request body may take to arrive whole (e.g. `5s`).
+    pub body_read_timeout: String,
+    /// Open connections one address may hold; 0 = no cap.
+    pub max_connections_per_address: u32,
+    /// Proxies (addresses or CIDR networks) whose `Forwarded` / `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -193,6 +199,8 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    /// How often client protocol errors are summed up in one WARN (e.g. `1m`).
+    pub protocol_errors_every: String,
 }
 
 #[derive(Debug, thiserror::Error)]

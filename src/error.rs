@@ -10,8 +10,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::Role;
 use crate::db::DbError;
+use crate::domain::access::{Denial, Role};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -56,8 +56,9 @@ pub struct Problem {
 pub enum ApiError {
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// No token (`invalid_token: false`), or a token that failed a check.
     #[error("unauthorized")]
-    Unauthorized,
+    Unauthorized { invalid_token: bool },
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("not found")]
@@ -71,8 +72,9 @@ pub enum ApiError {
     },
     #[error("precondition failed")]
     PreconditionFailed,
+    /// 428; the detail says why when the header was sent but cannot be used (`*`).
     #[error("precondition required")]
-    PreconditionRequired,
+    PreconditionRequired(Option<&'static str>),
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -81,8 +83,12 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("guards failed")]
     GuardsFailed { detail: String, guards: Vec<String> },
+    /// 429 with `Retry-After: retry_after` (seconds).
     #[error("too many requests")]
-    TooManyRequests,
+    TooManyRequests { retry_after: u64 },
+    /// 408: the request body did not arrive within `server.body_read_timeout`.
+    #[error("request timeout")]
+    RequestTimeout,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -105,18 +111,19 @@ impl ApiError {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad request"),
-            ApiError::Unauthorized => ("unauthorized", "Unauthorized"),
+            ApiError::Unauthorized { .. } => ("unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::NotFound => ("not-found", "Not found"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { .. } => ("conflict", "Conflict"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
-            ApiError::PreconditionRequired => ("precondition-required", "Precondition required"),
+            ApiError::PreconditionRequired(_) => ("precondition-required", "Precondition required"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Validation(_) => ("validation", "Invalid input"),
             ApiError::GuardsFailed { .. } => ("guards-failed", "Handover requirements not met"),
-            ApiError::TooManyRequests => ("too-many-requests", "Too many requests"),
+            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            ApiError::RequestTimeout => ("request-timeout", "Request timeout"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -127,16 +134,20 @@ impl ApiError {
         let status = self.status_code().as_u16();
         let detail = match self {
             ApiError::BadRequest(detail) | ApiError::Forbidden(detail) => detail.clone(),
-            ApiError::Unauthorized => "a valid bearer token is required".into(),
+            ApiError::Unauthorized { .. } => "a valid bearer token is required".into(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this method is not allowed on this resource".into(),
             ApiError::Conflict { detail, .. } | ApiError::GuardsFailed { detail, .. } => detail.clone(),
             ApiError::PreconditionFailed => "the resource has changed: fetch it again and retry with its ETag".into(),
-            ApiError::PreconditionRequired => "this request needs an If-Match header with the resource's ETag".into(),
+            ApiError::PreconditionRequired(Some(why)) => (*why).into(),
+            ApiError::PreconditionRequired(None) => {
+                "this request needs an If-Match header with the resource's ETag".into()
+            }
             ApiError::PayloadTooLarge => "the request body is larger than the configured limit".into(),
             ApiError::UnsupportedMediaType => "the request body must be application/json".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
-            ApiError::TooManyRequests => "too many requests: wait as Retry-After says and try again".into(),
+            ApiError::TooManyRequests { .. } => "too many requests: wait as Retry-After says and try again".into(),
+            ApiError::RequestTimeout => "the request body did not arrive in time; send it again, whole".into(),
             // Never the cause: it may hold internals. The log has it, under the request id.
             ApiError::Unavailable(_) => "the service cannot handle the request right now; retry later".into(),
             ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
@@ -166,17 +177,18 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) | ApiError::GuardsFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -192,10 +204,30 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
-        if matches!(self, ApiError::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        if let ApiError::Unauthorized { invalid_token } = self {
+            // RFC 6750 §3: no error code when no token was sent.
+            let challenge = if *invalid_token {
+                "Bearer error=\"invalid_token\""
+            } else {
+                "Bearer"
+            };
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
+        }
+        if let ApiError::TooManyRequests { retry_after } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())
+        {
+            response.insert_header((header::RETRY_AFTER, value));
         }
         response.json(self.problem())
+    }
+}
+
+impl From<Denial> for ApiError {
+    fn from(denial: Denial) -> Self {
+        match denial {
+            Denial::Hidden => ApiError::NotFound,
+            Denial::Forbidden(needed) => ApiError::Forbidden(needed.to_string()),
+        }
     }
 }
 

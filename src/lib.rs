@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod db;
 pub mod demo;

@@ -19,13 +19,14 @@ use crate::auth::{self, Authenticator, KeyError};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::parse_duration;
 use crate::config::{Environment, Settings};
+use crate::connections::{self, BodyReadTimeout, ConnectionLimits};
 use crate::crypto::Keyring;
 use crate::db::{self, Db, DbError, Instant};
 use crate::domain::organisation::Registry;
 use crate::domain::routing::RoutingRules;
 use crate::notify::worker::{self, Delivery};
 use crate::notify::{self, Notifier, deadlines};
-use crate::ratelimit::{self, RateLimiter};
+use crate::ratelimit::{self, RateLimiter, TrustedProxies};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +159,8 @@ impl Application {
                 .map_err(|_| DbError::Cancelled)??
         };
         let slugs: HashSet<String> = registry.slugs().cloned().collect();
-        let authenticator = Authenticator::from_settings(&settings, slugs)?;
+        let focal_point = registry.focal_point().map(|o| o.slug.clone());
+        let authenticator = Authenticator::from_settings(&settings, slugs, focal_point)?;
         authenticator.prime().await?;
         let listener = TcpListener::bind(&settings.server.bind).map_err(|e| StartupError::Bind {
             bind: settings.server.bind.clone(),
@@ -186,6 +188,13 @@ impl Application {
         let retention_policy = crate::retention::policy(&settings).map_err(StartupError::Config)?;
         let retention_interval = parse_duration(&settings.retention.check_interval)
             .map_err(|e| StartupError::Config(format!("retention.check_interval: {e}")))?;
+        let protocol_errors_every = parse_duration(&settings.log.protocol_errors_every)
+            .map_err(|e| StartupError::Config(format!("log.protocol_errors_every: {e}")))?;
+        let body_read_timeout = parse_duration(&settings.server.body_read_timeout)
+            .map_err(|e| StartupError::Config(format!("server.body_read_timeout: {e}")))?;
+        let trusted = TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| StartupError::Config(format!("server.trusted_proxies: {e}")))?;
+        let connection_limits = ConnectionLimits::new(settings.server.max_connections_per_address, trusted.clone());
         let tasks = vec![
             tokio::spawn(crate::retention::run(
                 db.clone(),
@@ -195,6 +204,7 @@ impl Application {
             )),
             tokio::spawn(worker::run(db.clone(), clock.clone(), delivery, notify::worker_id())),
             tokio::spawn(db::audit::run_sealer(db.clone())),
+            tokio::spawn(telemetry::report_protocol_errors(protocol_errors_every)),
             tokio::spawn(deadlines::run(
                 db.clone(),
                 clock.clone(),
@@ -210,7 +220,9 @@ impl Application {
         let limiter_data = web::Data::new(RateLimiter::new(
             settings.rate_limit.per_token_per_minute,
             settings.rate_limit.per_address_per_minute,
+            trusted,
         ));
+        let body_timeout_data = web::Data::new(BodyReadTimeout(body_read_timeout));
         let openapi_data = web::Data::new(api::OpenApiText(api::openapi_json_text()));
         let settings_data = web::Data::new(settings.clone());
         let clock_data = web::Data::new(clock);
@@ -233,14 +245,17 @@ impl Application {
                 .app_data(routing_data.clone())
                 .app_data(keyring_data.clone())
                 .app_data(limiter_data.clone())
+                .app_data(body_timeout_data.clone())
                 .configure(api::configure)
                 .split_for_parts();
-            // Outermost last: telemetry sees (and logs, with headers) the rate limiter's 429s.
+            // Outermost last: telemetry sees (and logs, with headers) the limiters' 429s.
             app.default_service(web::to(api::not_found))
                 .wrap(from_fn(ratelimit::middleware))
+                .wrap(from_fn(connections::middleware))
                 .wrap(from_fn(telemetry::middleware))
                 .wrap(Compress::default())
         })
+        .on_connect(move |connection, extensions| connection_limits.on_connect(connection, extensions))
         .listen(listener)
         .map_err(|e| StartupError::Bind {
             bind: settings.server.bind.clone(),

@@ -4,6 +4,8 @@
 //! What is logged about a request: method, route pattern (never the raw path or query),
 //! status, duration and request id. Never a body, a header value or a token.
 
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -20,18 +22,70 @@ use crate::error::{ApiError, PROBLEM_JSON};
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Installs the global subscriber. `RUST_LOG` overrides `log.level`. Safe to call twice.
+///
+/// Colour codes only on a terminal. HTTP protocol errors of clients (malformed requests,
+/// connections that break off), which actix logs at ERROR one by one, are counted instead and
+/// reported as one WARN a minute by `report_protocol_errors`: noise from the internet must
+/// not bury a real error.
 pub fn init(settings: &LogSettings) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+    let ansi = std::io::stderr().is_terminal();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let fmt = match settings.format {
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).boxed(),
+        LogFormat::Pretty => fmt.compact().boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt.with_filter(tracing_subscriber::filter::filter_fn(|meta| !is_protocol_error(meta))))
+        .with(ProtocolErrorCounter)
+        .try_init();
 }
+
+/// actix-http's per-connection errors: a client sent something that is not HTTP, or broke
+/// off. Never a fault of the service.
+fn is_protocol_error(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::ERROR && meta.target().starts_with("actix_http::h1")
+}
+
+static PROTOCOL_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+struct ProtocolErrorCounter;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ProtocolErrorCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if is_protocol_error(event.metadata()) {
+            PROTOCOL_ERRORS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Logs how many client protocol errors the last `interval` saw, when there were any.
+pub async fn report_protocol_errors(interval: std::time::Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let count = PROTOCOL_ERRORS.swap(0, Ordering::Relaxed);
+        if count > 0 {
+            tracing::warn!(
+                count,
+                "connections ended with an HTTP protocol error (malformed requests or clients breaking off)"
+            );
+        }
+    }
+}
+
+/// Set by the `Actor` extractor once a token is verified: the access log tells requests of
+/// signed-in callers from anonymous noise.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated;
 
 /// The request id of the current request, stored in request extensions.
 #[derive(Debug, Clone)]
@@ -89,8 +143,16 @@ pub async fn middleware(
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".into());
     let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    // Refused requests of callers without a valid token are noise (scanners, broken
+    // clients): at DEBUG, so they cannot flood the log at INFO.
+    let anonymous = response.request().extensions().get::<Authenticated>().is_none();
     span.in_scope(|| {
-        tracing::info!(route = %route, status, elapsed_ms = started.elapsed().as_millis() as u64, "request handled");
+        if anonymous && response.status().is_client_error() {
+            tracing::debug!(route = %route, status, elapsed_ms, "request handled");
+        } else {
+            tracing::info!(route = %route, status, elapsed_ms, "request handled");
+        }
     });
     Ok(response)
 }
@@ -109,7 +171,7 @@ fn bare_error_to_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<
     let status = response.status();
     let error = match status.as_u16() {
         400 => ApiError::BadRequest("the request is malformed".into()),
-        401 => ApiError::Unauthorized,
+        401 => ApiError::Unauthorized { invalid_token: false },
         404 => ApiError::NotFound,
         405 => ApiError::MethodNotAllowed,
         413 => ApiError::PayloadTooLarge,

@@ -7,8 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::Context;
 use super::common::{self, Page, parse_id};
-use crate::auth::{Actor, Role};
+use crate::auth::Actor;
 use crate::db::outbox::{self, NotificationRow};
+use crate::domain::access;
 use crate::domain::notification::{DeliveryStatus, NotificationKind};
 use crate::error::ApiError;
 
@@ -52,10 +53,11 @@ fn view(row: &NotificationRow) -> Result<NotificationView, ApiError> {
 }
 
 /// Which organisation's messages the admin may see: `None` = all (focal point).
-fn scope(actor: &Actor, ctx: &Context) -> Result<Option<String>, ApiError> {
-    actor.require(Role::Admin)?;
-    let focal = ctx.registry.focal_point().is_some_and(|fp| fp.slug == actor.org);
-    Ok(if focal { None } else { Some(actor.org.clone()) })
+fn scope(actor: &Actor) -> Result<Option<String>, ApiError> {
+    Ok(match access::outbox(actor.principal())? {
+        access::OutboxScope::All => None,
+        access::OutboxScope::Organisation(org) => Some(org.to_string()),
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -80,7 +82,7 @@ pub struct OutboxQuery {
 )]
 #[get("/admin/outbox")]
 pub async fn outbox_list(actor: Actor, ctx: Context, query: web::Query<OutboxQuery>) -> Result<HttpResponse, ApiError> {
-    let org = scope(&actor, &ctx)?;
+    let org = scope(&actor)?;
     let query = query.into_inner();
     let status = match query.status.as_deref() {
         None => None,
@@ -129,16 +131,14 @@ pub async fn outbox_retry(
     ctx: Context,
     path: web::Path<NotificationPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = scope(&actor, &ctx)?;
+    scope(&actor)?;
     let id = parse_id(&path.id)?;
     let now = ctx.now();
     let row = ctx
         .db
         .write(move |conn| {
             let row = outbox::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            if org.as_deref().is_some_and(|o| o != row.recipient_org) {
-                return Err(ApiError::NotFound);
-            }
+            access::outbox_message(actor.principal(), &row.recipient_org)?;
             if row.status == DeliveryStatus::Sent.as_str() {
                 return Err(ApiError::Conflict {
                     detail: "this notification was already sent".into(),

@@ -8,7 +8,8 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{
-    self, CaseAccess, Idempotency, Page, PageQuery, case_access, created, ok_with_etag, owned_case, parse_id,
+    self, CaseAccess, Idempotency, Page, PageQuery, case_access, case_for, case_for_identification, created,
+    ok_with_etag, parse_id,
 };
 use super::input::{self, Fields, Patch};
 use crate::auth::{Actor, Role};
@@ -21,6 +22,7 @@ use crate::db::cases::{
 };
 use crate::db::referrals::{self as referral_rows, ReferralRow};
 use crate::db::{AnyConnection, Db, Id, Instant};
+use crate::domain::access::{self, CaseAction};
 use crate::domain::case::{
     Age, ContactChannel, CountryCode, ExploitationForm, ExploitationForms, Gender, IdentificationActor,
     IdentificationDecision, IdentificationRefusal, IdentificationStatus, NationalityGroup, ReporterRole,
@@ -223,16 +225,10 @@ pub struct CaseBundle {
 impl CaseBundle {
     /// Loads and authorises in one go; `identifying` is loaded only when the caller may see it.
     /// The bundle holds opened (decrypted) copies for rendering; it is never written back.
-    pub fn load(
-        conn: &mut AnyConnection,
-        actor: &Actor,
-        registry: &Registry,
-        keyring: &Keyring,
-        id: Id,
-    ) -> Result<Self, ApiError> {
+    pub fn load(conn: &mut AnyConnection, actor: &Actor, keyring: &Keyring, id: Id) -> Result<Self, ApiError> {
         let case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
         let referrals = referral_rows::for_case(conn, id)?;
-        let access = case_access(actor, &case, &referrals, registry)?;
+        let access = case_access(actor, &case, &referrals)?;
         let (entitled, disclosure_basis) = match access {
             CaseAccess::Owner => (true, None),
             CaseAccess::FocalPoint => (false, None),
@@ -701,12 +697,11 @@ pub async fn create(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    actor.require(Role::Caseworker)?;
+    access::open_case(actor.principal())?;
     let body = body.into_inner();
     let idempotency = Idempotency::new(&ctx.keyring, &req, "POST /cases", &body)?;
     let now = ctx.now();
     let parsed = parse_new_case(body, &ctx.registry, now.0.date_naive())?;
-    let registry = ctx.registry.clone();
     let keyring = ctx.keyring.clone();
     let bundle = ctx
         .db
@@ -760,7 +755,7 @@ pub async fn create(
                     id
                 }
             };
-            CaseBundle::load(conn, &actor, &registry, &keyring, id)
+            CaseBundle::load(conn, &actor, &keyring, id)
         })
         .await?;
     Ok(created(
@@ -806,9 +801,7 @@ fn query_date(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiEr
 )]
 #[get("/cases")]
 pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) -> Result<HttpResponse, ApiError> {
-    if !actor.has(Role::Caseworker) && !actor.has(Role::Admin) {
-        return Err(ApiError::forbidden_role(Role::Caseworker));
-    }
+    access::list_cases(actor.principal())?;
     let query = query.into_inner();
     let page = Page::parse(
         query.limit,
@@ -883,13 +876,12 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) 
 #[get("/cases/{id}")]
 pub async fn get(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path.id)?;
-    let registry = ctx.registry.clone();
     let keyring = ctx.keyring.clone();
     let now = ctx.now();
     let bundle = ctx
         .db
         .write(move |conn| {
-            let bundle = CaseBundle::load(conn, &actor, &registry, &keyring, id)?;
+            let bundle = CaseBundle::load(conn, &actor, &keyring, id)?;
             // Every disclosure of identifying details is on the record; to another
             // organisation also in the disclosure register, with its basis.
             if let (Some(_), Some(consent)) = (&bundle.identifying, bundle.disclosure_basis) {
@@ -925,19 +917,22 @@ pub async fn get(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Resul
 }
 
 /// Changes case facts (caseworker of the owning organisation). Absent fields stay; `null`
-/// clears an optional field; `identifying_details` replaces the whole object. An `If-Match`
-/// header, when sent, must name the current version.
+/// clears an optional field; `identifying_details` replaces the whole object. Needs
+/// `If-Match` with the current ETag (428 without it, 412 when stale), so two caseworkers
+/// cannot overwrite each other.
 #[utoipa::path(
     tag = "cases",
-    params(CasePath, ("If-Match" = Option<String>, Header, description = "The case's ETag")),
+    params(CasePath, ("If-Match" = String, Header, description = "The case's current ETag")),
     request_body = CaseInput,
     responses(
         (status = 200, body = CaseView, headers(("ETag" = String))),
         (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 428, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/cases/{id}")]
@@ -949,7 +944,7 @@ pub async fn update(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path.id)?;
-    let expected = common::optional_if_match(&req)?;
+    let expected = common::required_if_match(&req);
     let now = ctx.now();
     let today = now.0.date_naive();
     let registry = ctx.registry.clone();
@@ -1027,11 +1022,9 @@ pub async fn update(
     let bundle = ctx
         .db
         .write(move |conn| {
-            let mut case = owned_case(conn, &actor, id)?;
+            let mut case = case_for(conn, &actor, id, CaseAction::Update)?;
             common::writable(&case)?;
-            if let Some(expected) = expected
-                && expected != case.version
-            {
+            if expected? != case.version {
                 return Err(ApiError::PreconditionFailed);
             }
             let version = case.version;
@@ -1086,7 +1079,7 @@ pub async fn update(
                 (false, None) => {}
             }
             common::audit(conn, &actor, "case.update", "case", id, Some(id), "ok", now)?;
-            CaseBundle::load(conn, &actor, &registry, &keyring, id)
+            CaseBundle::load(conn, &actor, &keyring, id)
         })
         .await?;
     Ok(ok_with_etag(bundle.case.version, bundle.view()))
@@ -1161,25 +1154,24 @@ pub async fn identification(
         return Err(ApiError::internal("validated field missing"));
     };
     let now = ctx.now();
-    let registry = ctx.registry.clone();
     let keyring = ctx.keyring.clone();
     let reflection_days = ctx.settings.cases.reflection_period_days;
     let bundle = ctx
         .db
         .write(move |conn| {
-            let mut case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            common::writable(&case)?;
-            let focal = common::is_focal_point_coordinator(&actor, &registry);
-            let owner_org = case.organisation == actor.org;
-            if !owner_org && !focal {
-                return Err(ApiError::NotFound);
-            }
+            // Visibility and role before the case's state: a closed or erased case of another
+            // organisation answers 404 like a random id.
+            let mut case = case_for_identification(conn, &actor, id)?;
             let who = IdentificationActor {
-                caseworker_of_owner: owner_org && actor.has(Role::Caseworker),
-                coordinator_of_focal_point: focal,
+                caseworker_of_owner: case.organisation == actor.org && actor.has(Role::Caseworker),
+                coordinator_of_focal_point: actor.principal().is_focal_point_coordinator(),
             };
             let current: IdentificationStatus = case.identification_status.parse().map_err(ApiError::internal)?;
-            let next = decide_identification(current, decision, who).map_err(|refusal| match refusal {
+            let decided = decide_identification(current, decision, who);
+            if decided != Err(IdentificationRefusal::Forbidden) {
+                common::writable(&case)?;
+            }
+            let next = decided.map_err(|refusal| match refusal {
                 IdentificationRefusal::Forbidden => ApiError::Forbidden(match decision {
                     IdentificationDecision::ReasonableGrounds => {
                         "reasonable grounds are recorded by a caseworker of the owning organisation".into()
@@ -1223,7 +1215,7 @@ pub async fn identification(
             )?;
             let action = format!("identification.{}", decision.as_str());
             common::audit(conn, &actor, &action, "case", id, Some(id), next.as_str(), now)?;
-            CaseBundle::load(conn, &actor, &registry, &keyring, id)
+            CaseBundle::load(conn, &actor, &keyring, id)
         })
         .await?;
     Ok(ok_with_etag(bundle.case.version, bundle.view()))
@@ -1338,7 +1330,7 @@ pub async fn create_consent(
     let row = ctx
         .db
         .write(move |conn| {
-            common::writable(&owned_case(conn, &actor, case_id)?)?;
+            common::writable(&case_for(conn, &actor, case_id, CaseAction::RecordConsent)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {
@@ -1403,7 +1395,7 @@ pub async fn list_consents(actor: Actor, ctx: Context, path: web::Path<CasePath>
     let rows = ctx
         .db
         .run(move |conn| {
-            owned_case(conn, &actor, case_id)?;
+            case_for(conn, &actor, case_id, CaseAction::ReadConsents)?;
             case_rows::consents_for(conn, case_id).map_err(ApiError::from)
         })
         .await?;
@@ -1444,7 +1436,7 @@ pub async fn withdraw_consent(
     let row = ctx
         .db
         .write(move |conn| {
-            common::writable(&owned_case(conn, &actor, case_id)?)?;
+            common::writable(&case_for(conn, &actor, case_id, CaseAction::WithdrawConsent)?)?;
             let consents = case_rows::consents_for(conn, case_id)?;
             let consent = consents
                 .iter()
@@ -1578,7 +1570,7 @@ pub async fn legal_basis(
     let row = ctx
         .db
         .write(move |conn| {
-            common::writable(&owned_case(conn, &actor, case_id)?)?;
+            common::writable(&case_for(conn, &actor, case_id, CaseAction::RecordLegalBasis)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {
@@ -1718,7 +1710,7 @@ pub async fn anonymous_notification(
     let row = ctx
         .db
         .write(move |conn| {
-            let case = owned_case(conn, &actor, case_id)?;
+            let case = case_for(conn, &actor, case_id, CaseAction::NotifyAnonymously)?;
             common::writable(&case)?;
             if let Some(id) = idempotency.replay(conn, &actor)? {
                 return case_rows::find_anonymous_notification(conn, id)?.ok_or(ApiError::NotFound);
@@ -1805,11 +1797,7 @@ pub async fn list_anonymous_notifications(
     ctx: Context,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !common::is_focal_point_coordinator(&actor, &ctx.registry) {
-        return Err(ApiError::Forbidden(
-            "anonymous notifications are for coordinators of the national focal point".into(),
-        ));
-    }
+    access::oversee(actor.principal())?;
     let page = Page::parse(
         query.limit,
         query.cursor.as_deref(),

@@ -3,16 +3,16 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::auth::{Actor, Role};
+use crate::auth::Actor;
 use crate::crypto::Keyring;
 use crate::db::cases::CaseRow;
 use crate::db::referrals::{self as referral_rows, IdempotencyRow, ReferralRow};
 use crate::db::{AnyConnection, Id, Instant};
+use crate::domain::access::{self, CaseAction, CaseFacts};
 use crate::domain::consent::ConsentScope;
-use crate::domain::organisation::Registry;
 use crate::domain::referral::ReferralState;
 use crate::error::ApiError;
 
@@ -78,29 +78,26 @@ pub fn required_if_match(req: &HttpRequest) -> Result<i64, ApiError> {
     let value = req
         .headers()
         .get(header::IF_MATCH)
-        .ok_or(ApiError::PreconditionRequired)?;
+        .ok_or(ApiError::PreconditionRequired(None))?;
     parse_if_match(value.to_str().map_err(|_| ApiError::PreconditionFailed)?)
 }
 
-/// An optional `If-Match`: `None` when absent.
-pub fn optional_if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
-    match req.headers().get(header::IF_MATCH) {
-        None => Ok(None),
-        Some(value) => parse_if_match(value.to_str().map_err(|_| ApiError::PreconditionFailed)?).map(Some),
-    }
-}
-
-fn parse_if_match(text: &str) -> Result<i64, ApiError> {
+/// The version an `If-Match` value names, compared strongly (RFC 9110 §13.1.1): only a
+/// quoted tag such as `"3"` can match. `*` is refused with 428: it would match any version,
+/// and a change must name the version the person saw. A weak tag (`W/"3"`), an unquoted
+/// `3`, a list or anything else can never match a current version: 412.
+pub fn parse_if_match(text: &str) -> Result<i64, ApiError> {
     let text = text.trim();
-    // `*` would match any version and defeat the point of the check: a handover step must
-    // name the version the person saw.
     if text == "*" {
-        return Err(ApiError::PreconditionRequired);
+        return Err(ApiError::PreconditionRequired(Some(
+            "If-Match: * would match any version; send the ETag of the version you saw, e.g. \"3\"",
+        )));
     }
-    let text = text.strip_prefix("W/").unwrap_or(text);
-    text.trim_matches('"')
-        .parse::<i64>()
-        .map_err(|_| ApiError::PreconditionFailed)
+    text.strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<i64>().ok())
+        .ok_or(ApiError::PreconditionFailed)
 }
 
 /// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
@@ -183,48 +180,54 @@ impl Idempotency {
     }
 }
 
-/// How the caller may see a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseAccess {
-    /// A caseworker or admin of the organisation that owns the case: everything.
-    Owner,
-    /// A coordinator of the national focal point: facts for identification and oversight,
-    /// never the pseudonym or identifying details.
-    FocalPoint,
-    /// Staff of an organisation holding a (non-draft) referral of the case: the minimum
-    /// case data; identifying details only when entitled.
-    Receiver,
-}
+pub use crate::domain::access::CaseAccess;
 
-pub fn is_focal_point_coordinator(actor: &Actor, registry: &Registry) -> bool {
-    actor.has(Role::Coordinator) && registry.focal_point().is_some_and(|fp| fp.slug == actor.org)
-}
-
-/// Decides what the caller sees of a case: 404 for other organisations, 403 for the
-/// owning organisation's staff without a case role.
-pub fn case_access(
-    actor: &Actor,
-    case: &CaseRow,
-    referrals: &[ReferralRow],
-    registry: &Registry,
-) -> Result<CaseAccess, ApiError> {
-    if actor.org == case.organisation && (actor.has(Role::Caseworker) || actor.has(Role::Admin)) {
-        return Ok(CaseAccess::Owner);
-    }
-    if is_focal_point_coordinator(actor, registry) {
-        return Ok(CaseAccess::FocalPoint);
-    }
-    let receives = referrals
+/// The organisations that received a submitted referral of the case, whatever its state now.
+fn receivers(referrals: &[ReferralRow]) -> Vec<&str> {
+    referrals
         .iter()
-        .any(|r| r.to_organisation == actor.org && r.submitted_at.is_some());
-    if receives && (actor.has(Role::Intake) || actor.has(Role::Caseworker)) {
-        return Ok(CaseAccess::Receiver);
-    }
-    if actor.org == case.organisation {
-        return Err(ApiError::forbidden_role(Role::Caseworker));
-    }
-    Err(ApiError::NotFound)
+        .filter(|r| r.submitted_at.is_some())
+        .map(|r| r.to_organisation.as_str())
+        .collect()
+}
+
+/// Decides what the caller sees of a case (`domain::access::read_case`): 404 for those who
+/// may not know it exists, 403 for the owning organisation's staff without a case role.
+pub fn case_access(actor: &Actor, case: &CaseRow, referrals: &[ReferralRow]) -> Result<CaseAccess, ApiError> {
+    let receivers = receivers(referrals);
+    let facts = CaseFacts {
+        owner: &case.organisation,
+        receivers: &receivers,
+    };
+    Ok(access::read_case(actor.principal(), facts)?)
+}
+
+/// Loads a case the caller may take `action` on: visibility first (404), then the role
+/// (403), and only then, in the caller, any check of the case's state.
+pub fn case_for(conn: &mut AnyConnection, actor: &Actor, id: Id, action: CaseAction) -> Result<CaseRow, ApiError> {
+    let case = crate::db::cases::find(conn, id)?.ok_or(ApiError::NotFound)?;
+    let referrals = referral_rows::for_case(conn, id)?;
+    let receivers = receivers(&referrals);
+    let facts = CaseFacts {
+        owner: &case.organisation,
+        receivers: &receivers,
+    };
+    access::act_on_case(actor.principal(), facts, action)?;
+    Ok(case)
+}
+
+/// As `case_for`, for the identification route, where the owner and the focal point each
+/// take their own decisions.
+pub fn case_for_identification(conn: &mut AnyConnection, actor: &Actor, id: Id) -> Result<CaseRow, ApiError> {
+    let case = crate::db::cases::find(conn, id)?.ok_or(ApiError::NotFound)?;
+    let referrals = referral_rows::for_case(conn, id)?;
+    let receivers = receivers(&referrals);
+    let facts = CaseFacts {
+        owner: &case.organisation,
+        receivers: &receivers,
+    };
+    access::record_identification(actor.principal(), facts)?;
+    Ok(case)
 }
 
 /// Whether a receiving organisation may see identifying details: it holds an accepted
@@ -245,32 +248,22 @@ pub fn receiver_sees_identifying_details(
     consent.filter(|_| accepted).map(|c| c.id)
 }
 
-/// Closed cases, and cases whose personal data was erased, are read-only.
+/// Closed cases, and cases whose personal data was erased, are read-only: so are their
+/// consents, referrals and three-way conversations.
 pub fn writable(case: &CaseRow) -> Result<(), ApiError> {
+    if case.erasure_reason.is_some() {
+        return Err(ApiError::Conflict {
+            detail: "this case's personal data was erased; it and everything on it are read-only".into(),
+            allowed_actions: None,
+        });
+    }
     if case.closed_at.is_some() {
         return Err(ApiError::Conflict {
             detail: "this case is closed and read-only".into(),
             allowed_actions: None,
         });
     }
-    if case.erasure_reason.is_some() {
-        return Err(ApiError::Conflict {
-            detail: "this case's personal data was erased; it is read-only".into(),
-            allowed_actions: None,
-        });
-    }
     Ok(())
-}
-
-/// Loads a case and checks the caller may act on it as its owner (caseworker of the
-/// owning organisation). 404 when invisible, 403 when visible without the role.
-pub fn owned_case(conn: &mut AnyConnection, actor: &Actor, id: Id) -> Result<CaseRow, ApiError> {
-    let case = crate::db::cases::find(conn, id)?.ok_or(ApiError::NotFound)?;
-    if case.organisation != actor.org {
-        return Err(ApiError::NotFound);
-    }
-    actor.require(Role::Caseworker)?;
-    Ok(case)
 }
 
 /// Appends the audit entry of a change (or of a read of identifying details) in the
@@ -302,6 +295,7 @@ pub fn system_actor(org: &str) -> Actor {
         sub: "system".into(),
         org: org.to_string(),
         roles: Vec::new(),
+        at_focal_point: false,
     }
 }
 

@@ -177,6 +177,7 @@ fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &error {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => ApiError::PayloadTooLarge,
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Payload(e) if crate::connections::is_body_timeout(e) => ApiError::RequestTimeout,
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::Validation(vec![field_error_from_serde(e)]),
         JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!(
             "the body is not valid JSON (line {}, column {})",

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::Context;
 use super::input::{self, Fields};
-use crate::auth::{Actor, Role};
+use crate::auth::Actor;
 use crate::db::organisations::{self, CapacityRow, OrganisationRow};
 use crate::domain::organisation::{OrganisationKind, Registry, ServiceOffer, is_valid_slug};
 use crate::error::{ApiError, FieldError};
@@ -163,14 +163,7 @@ pub async fn set_capacity(
     if !is_valid_slug(&slug) || ctx.registry.get(&slug).is_none() {
         return Err(ApiError::NotFound);
     }
-    if slug != actor.org {
-        return Err(ApiError::Forbidden(
-            "only the organisation itself reports its capacity".into(),
-        ));
-    }
-    if !actor.has(Role::Intake) && !actor.has(Role::Admin) {
-        return Err(ApiError::forbidden_role(Role::Intake));
-    }
+    crate::domain::access::report_capacity(actor.principal(), &slug)?;
     let mut f = Fields::new(body.into_inner())?;
     let entries = f.required("services", |v| {
         let items = v.as_array().ok_or_else(|| "must be a list".to_string())?;

@@ -7,14 +7,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::cases::{CaseBundle, CasePath, CaseView, ConsentView, Context, consent_view, open_case};
-use super::common::{self, parse_id};
+use super::common::{self, case_for, parse_id};
 use super::input::{self, Fields};
 use super::referrals::{ReferralView, ViewContext, render};
-use crate::auth::{Actor, Role};
+use crate::auth::Actor;
 use crate::db::cases as case_rows;
 use crate::db::privacy::{self, DisclosureRow};
 use crate::db::referrals as referral_rows;
-use crate::db::{AnyConnection, Id};
+use crate::domain::access::{self, CaseAction};
 use crate::domain::referral::ReferralState;
 use crate::domain::three_way::ThreeWayState;
 use crate::error::ApiError;
@@ -73,18 +73,6 @@ fn disclosure_view(row: DisclosureRow) -> DisclosureView {
     }
 }
 
-/// The owning organisation's caseworkers and admins.
-fn owned_by_caller(conn: &mut AnyConnection, actor: &Actor, id: Id) -> Result<case_rows::CaseRow, ApiError> {
-    let case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
-    if case.organisation != actor.org {
-        return Err(ApiError::NotFound);
-    }
-    if !actor.has(Role::Caseworker) && !actor.has(Role::Admin) {
-        return Err(ApiError::forbidden_role(Role::Caseworker));
-    }
-    Ok(case)
-}
-
 /// Who outside the owning organisation saw the identifying details, when, and on which basis
 /// (owning organisation), to answer the person or the data protection officer.
 #[utoipa::path(
@@ -103,7 +91,7 @@ pub async fn disclosures(actor: Actor, ctx: Context, path: web::Path<CasePath>) 
     let rows = ctx
         .db
         .run(move |conn| {
-            owned_by_caller(conn, &actor, id)?;
+            case_for(conn, &actor, id, CaseAction::ReadDisclosures)?;
             Ok::<_, ApiError>(privacy::disclosures_for(conn, id)?)
         })
         .await?;
@@ -141,14 +129,14 @@ pub struct CaseExport {
 #[get("/cases/{id}/export")]
 pub async fn export(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path.id)?;
-    let (registry, keyring) = (ctx.registry.clone(), ctx.keyring.clone());
+    let keyring = ctx.keyring.clone();
     let vc = ViewContext::new(&ctx)?;
     let now = ctx.now();
     let document = ctx
         .db
         .write(move |conn| {
-            owned_by_caller(conn, &actor, id)?;
-            let bundle = CaseBundle::load(conn, &actor, &registry, &keyring, id)?;
+            case_for(conn, &actor, id, CaseAction::Export)?;
+            let bundle = CaseBundle::load(conn, &actor, &keyring, id)?;
             let consents = case_rows::consents_for(conn, id)?
                 .iter()
                 .map(consent_view)
@@ -218,12 +206,12 @@ pub async fn close(
     let reason = f.required("reason_code", input::one_of(&ClosureReason::ALL, ClosureReason::as_str));
     f.finish()?;
     let reason = reason.ok_or_else(|| ApiError::internal("validated field missing"))?;
-    let (registry, keyring) = (ctx.registry.clone(), ctx.keyring.clone());
+    let keyring = ctx.keyring.clone();
     let now = ctx.now();
     let bundle = ctx
         .db
         .write(move |conn| {
-            let mut case = owned_by_caller(conn, &actor, id)?;
+            let mut case = case_for(conn, &actor, id, CaseAction::Close)?;
             common::writable(&case)?;
             let open = referral_rows::for_case(conn, id)?
                 .into_iter()
@@ -257,7 +245,7 @@ pub async fn close(
                 return Err(ApiError::PreconditionFailed);
             }
             common::audit(conn, &actor, "case.close", "case", id, Some(id), reason.as_str(), now)?;
-            CaseBundle::load(conn, &actor, &registry, &keyring, id)
+            CaseBundle::load(conn, &actor, &keyring, id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(bundle.view()))
@@ -297,32 +285,57 @@ pub async fn erase(
     let reason = f.required("reason", input::one_of(&ErasureReason::ALL, ErasureReason::as_str));
     f.finish()?;
     let reason = reason.ok_or_else(|| ApiError::internal("validated field missing"))?;
-    let (registry, keyring, notifier) = (ctx.registry.clone(), ctx.keyring.clone(), ctx.notifier.clone());
+    let (keyring, notifier) = (ctx.keyring.clone(), ctx.notifier.clone());
     let now = ctx.now();
     let bundle = ctx
         .db
         .write(move |conn| {
-            let case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            if case.organisation != actor.org {
-                return Err(ApiError::NotFound);
+            let case = case_for(conn, &actor, id, CaseAction::Erase)?;
+            if case.erasure_reason.is_some() {
+                return Err(ApiError::Conflict {
+                    detail: "this case's personal data was already erased".into(),
+                    allowed_actions: None,
+                });
             }
-            actor.require(Role::Admin)?;
+            // Everything on the case freezes with it. Drafts, which no receiver ever saw, are
+            // withdrawn, before the free text goes; handed-over referrals stay in the state
+            // they reached (statistics keep counting them as they were) and are no longer
+            // chased as overdue: the receivers are told below and go on outside `nrm`.
+            let referrals = referral_rows::for_case(conn, id)?;
+            for referral in referrals.iter().filter(|r| r.submitted_at.is_none()) {
+                super::referrals::withdraw_by_system(
+                    conn,
+                    &notifier,
+                    &keyring,
+                    referral.clone(),
+                    &actor,
+                    now,
+                    "case erased",
+                )?;
+            }
             privacy::erase_identifying(conn, id, now)?;
             privacy::erase_free_text(conn, id, now)?;
             diesel::update(crate::db::schema::cases::table.find(id))
                 .set(crate::db::schema::cases::erasure_reason.eq(Some(reason.as_str())))
                 .execute(conn)?;
+            // Everyone anything was handed to hears of it once: receivers of submitted
+            // referrals, and the police of conversations they were invited to.
             let mut told = std::collections::BTreeSet::new();
-            for referral in referral_rows::for_case(conn, id)?
-                .into_iter()
-                .filter(|r| r.submitted_at.is_some())
-            {
+            for referral in referrals.iter().filter(|r| r.submitted_at.is_some()) {
                 if told.insert(referral.to_organisation.clone()) {
-                    notifier.case_erased(conn, &referral, now)?;
+                    notifier.case_erased(conn, referral, now)?;
+                }
+            }
+            for conversation in referral_rows::three_way_for_case(conn, id)?
+                .iter()
+                .filter(|c| c.police_officer.is_some())
+            {
+                if told.insert(conversation.police_organisation.clone()) {
+                    notifier.case_erased_to_police(conn, conversation, now)?;
                 }
             }
             common::audit(conn, &actor, "case.erase", "case", id, Some(id), reason.as_str(), now)?;
-            CaseBundle::load(conn, &actor, &registry, &keyring, id)
+            CaseBundle::load(conn, &actor, &keyring, id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(bundle.view()))
@@ -355,9 +368,7 @@ pub struct SearchResult {
 )]
 #[post("/cases/search")]
 pub async fn search(actor: Actor, ctx: Context, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    if !actor.has(Role::Caseworker) && !actor.has(Role::Admin) {
-        return Err(ApiError::forbidden_role(Role::Caseworker));
-    }
+    access::list_cases(actor.principal())?;
     let mut f = Fields::new(body.into_inner())?;
     let name = f.required("name", input::line);
     f.finish()?;

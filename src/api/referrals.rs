@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::{CasePath, Context, forms_of, is_minor, organisation_slug};
 use super::cases::{open_case, open_opt};
-use super::common::{self, Idempotency, Page, owned_case, parse_id};
+use super::common::{self, Idempotency, Page, case_for, parse_id};
 use super::input::{self, Fields};
 use super::routing::{capacity_map, profile_of};
 use crate::auth::{Actor, Role};
@@ -18,6 +18,7 @@ use crate::db::organisations as organisation_rows;
 use crate::db::outbox;
 use crate::db::referrals::{self as referral_rows, Direction, HistoryRow, ReferralRow};
 use crate::db::{AnyConnection, Id, Instant};
+use crate::domain::access::{self, CaseAction, ReferralFacts};
 use crate::domain::case::{ExploitationForm, IdentificationStatus};
 use crate::domain::consent::{ConsentGiver, ConsentScope};
 use crate::domain::deadline::{DeadlineLimits, Step, StepClock, overdue_steps};
@@ -201,27 +202,28 @@ pub fn referral_view(
             })
             .collect::<Result<_, ApiError>>()?,
         overdue,
-        allowed_actions: allowed_actions(state, &caller_parties(actor, row)),
+        // A closed or erased case is read-only: nothing on it can move.
+        allowed_actions: if common::writable(case).is_ok() {
+            allowed_actions(state, &caller_parties(actor, row))
+        } else {
+            Vec::new()
+        },
     })
 }
 
-/// Loads a referral the caller may see: sender or receiver organisation; drafts only for
-/// the sender. Everyone else gets 404.
+fn facts(row: &ReferralRow) -> ReferralFacts<'_> {
+    ReferralFacts {
+        from: &row.from_organisation,
+        to: &row.to_organisation,
+        handed_over: row.submitted_at.is_some(),
+    }
+}
+
+/// Loads a referral the caller may see (`domain::access::read_referral`): sender or
+/// receiver staff; drafts only for the sender. Everyone else gets 404.
 fn visible_referral(conn: &mut AnyConnection, actor: &Actor, id: Id) -> Result<ReferralRow, ApiError> {
     let row = referral_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
-    let sender = row.from_organisation == actor.org;
-    // Never handed over (a draft, or withdrawn as one): still the sender's alone.
-    let receiver = row.to_organisation == actor.org && row.submitted_at.is_some();
-    if !(sender || receiver) {
-        return Err(ApiError::NotFound);
-    }
-    if !(actor.has(Role::Caseworker) || actor.has(Role::Intake) || actor.has(Role::Admin)) {
-        return Err(ApiError::forbidden_role(if sender {
-            Role::Caseworker
-        } else {
-            Role::Intake
-        }));
-    }
+    access::read_referral(actor.principal(), facts(&row))?;
     Ok(row)
 }
 
@@ -342,7 +344,7 @@ pub async fn create(
     let view = ctx
         .db
         .write(move |conn| {
-            common::writable(&owned_case(conn, &actor, case_id)?)?;
+            common::writable(&case_for(conn, &actor, case_id, CaseAction::Refer)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {
@@ -422,6 +424,7 @@ pub struct ReferralListQuery {
 )]
 #[get("/referrals")]
 pub async fn list(actor: Actor, ctx: Context, query: web::Query<ReferralListQuery>) -> Result<HttpResponse, ApiError> {
+    access::list_referrals(actor.principal())?;
     let query = query.into_inner();
     let direction = match query.direction.as_deref() {
         None | Some("incoming") => Direction::Incoming,
@@ -587,19 +590,14 @@ pub async fn transition(
     let view = ctx
         .db
         .write(move |conn| {
-            let mut row = visible_referral(conn, &actor, id)?;
+            let mut row = referral_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
+            access::move_referral(actor.principal(), facts(&row))?;
             let who = caller_parties(&actor, &row);
-            if who.is_empty() {
-                let needed = if row.from_organisation == actor.org {
-                    Role::Caseworker
-                } else {
-                    Role::Intake
-                };
-                return Err(ApiError::forbidden_role(needed));
-            }
             if row.version != expected {
                 return Err(ApiError::PreconditionFailed);
             }
+            // Nothing on a closed or erased case moves any more.
+            common::writable(&case_rows::find(conn, row.case_id)?.ok_or(ApiError::NotFound)?)?;
             let state = parse_state(&row.state)?;
             let next = decide(state, &request, &who).map_err(refusal_to_error)?;
             let mut overridden = None;

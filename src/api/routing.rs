@@ -5,11 +5,12 @@ use actix_web::{HttpResponse, get, web};
 use chrono::NaiveDate;
 
 use super::cases::{CasePath, Context, forms_of, is_minor, needs_of};
-use super::common::{owned_case, parse_id};
+use super::common::{case_for, parse_id};
 use crate::auth::Actor;
 use crate::db::cases::CaseRow;
 use crate::db::organisations::{self as organisation_rows, CapacityRow};
 use crate::db::referrals::{self as referral_rows, ReferralRow};
+use crate::domain::access::CaseAction;
 use crate::domain::case::{CountryCode, ExploitationForms};
 use crate::domain::referral::ReferralState;
 use crate::domain::routing::{Capacity, CaseProfile, Routing, suggest};
@@ -68,7 +69,7 @@ pub async fn suggestions(actor: Actor, ctx: Context, path: web::Path<CasePath>) 
     let routing = ctx
         .db
         .run(move |conn| {
-            let case = owned_case(conn, &actor, id)?;
+            let case = case_for(conn, &actor, id, CaseAction::Refer)?;
             let referrals = referral_rows::for_case(conn, id)?;
             let capacity = capacity_map(&organisation_rows::capacity(conn)?);
             let profile = profile_of(&case, &referrals, today)?;

@@ -9,13 +9,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::open_opt;
 use super::cases::{CasePath, Context, organisation_slug};
-use super::common::{self, Idempotency, owned_case, parse_id};
+use super::common::{self, Idempotency, case_for, parse_id};
 use super::input::{self, Fields};
-use crate::auth::{Actor, Role};
+use crate::auth::Actor;
 use crate::crypto::Keyring;
 use crate::db::cases as case_rows;
 use crate::db::referrals::{self as rows, ThreeWayRow};
 use crate::db::{AnyConnection, Id, Instant};
+use crate::domain::access::{self, CaseAction, ThreeWayFacts, ThreeWaySide};
 use crate::domain::consent::ConsentScope;
 use crate::domain::organisation::OrganisationKind;
 use crate::domain::three_way::{
@@ -50,7 +51,7 @@ pub struct ThreeWayList {
 
 fn view(actor: &Actor, keyring: &Keyring, row: &ThreeWayRow) -> Result<ThreeWayView, ApiError> {
     let state: ThreeWayState = row.state.parse().map_err(ApiError::internal)?;
-    let may_act = row.organisation == actor.org && actor.has(Role::Caseworker);
+    let may_act = access::read_three_way(actor.principal(), facts(row)) == Ok(ThreeWaySide::Owner);
     Ok(ThreeWayView {
         id: row.id.0,
         case_id: row.case_id.0,
@@ -80,17 +81,20 @@ fn view(actor: &Actor, keyring: &Keyring, row: &ThreeWayRow) -> Result<ThreeWayV
     })
 }
 
-/// The conversation if the caller may see it: the owning organisation's caseworkers, or
-/// the invited investigator. Everyone else: 404.
+fn facts(row: &ThreeWayRow) -> ThreeWayFacts<'_> {
+    ThreeWayFacts {
+        owner: &row.organisation,
+        police: &row.police_organisation,
+        officer: row.police_officer.as_deref(),
+    }
+}
+
+/// The conversation if the caller may see it (`domain::access::read_three_way`): the owning
+/// organisation's caseworkers, or the invited investigator. Everyone else: 404.
 fn visible(conn: &mut AnyConnection, actor: &Actor, id: Id) -> Result<ThreeWayRow, ApiError> {
     let row = rows::find_three_way(conn, id)?.ok_or(ApiError::NotFound)?;
-    let owner = row.organisation == actor.org && actor.has(Role::Caseworker);
-    let invited = row.police_organisation == actor.org && row.police_officer.as_deref() == Some(actor.sub.as_str());
-    if owner || invited {
-        Ok(row)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    access::read_three_way(actor.principal(), facts(&row))?;
+    Ok(row)
 }
 
 /// The body of `POST /cases/{id}/three-way-conversations`.
@@ -146,7 +150,7 @@ pub async fn create(
     let result = ctx
         .db
         .write(move |conn| {
-            common::writable(&owned_case(conn, &actor, case_id)?)?;
+            common::writable(&case_for(conn, &actor, case_id, CaseAction::OfferThreeWay)?)?;
             let id = match idempotency.replay(conn, &actor)? {
                 Some(id) => id,
                 None => {
@@ -214,7 +218,7 @@ pub async fn list_for_case(actor: Actor, ctx: Context, path: web::Path<CasePath>
     let list = ctx
         .db
         .run(move |conn| {
-            owned_case(conn, &actor, case_id)?;
+            case_for(conn, &actor, case_id, CaseAction::ReadThreeWay)?;
             let items = rows::three_way_for_case(conn, case_id)?
                 .iter()
                 .map(|r| view(&actor, &keyring, r))
@@ -235,6 +239,7 @@ pub async fn list_for_case(actor: Actor, ctx: Context, path: web::Path<CasePath>
 )]
 #[get("/three-way-conversations")]
 pub async fn list_invited(actor: Actor, ctx: Context) -> Result<HttpResponse, ApiError> {
+    access::list_invitations(actor.principal())?;
     let keyring = ctx.keyring.clone();
     let list = ctx
         .db
@@ -372,12 +377,8 @@ pub async fn transition(
     let result = ctx
         .db
         .write(move |conn| {
-            let mut row = visible(conn, &actor, id)?;
-            if !(row.organisation == actor.org && actor.has(Role::Caseworker)) {
-                return Err(ApiError::Forbidden(
-                    "only the caseworkers of the organisation holding the case record these steps".into(),
-                ));
-            }
+            let mut row = rows::find_three_way(conn, id)?.ok_or(ApiError::NotFound)?;
+            access::move_three_way(actor.principal(), facts(&row))?;
             if row.version != expected {
                 return Err(ApiError::PreconditionFailed);
             }

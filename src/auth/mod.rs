@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -20,35 +20,15 @@ use crate::error::ApiError;
 pub use keys::KeyError;
 use keys::KeyStore;
 
-/// What a user may do in `nrm`. Unknown role names in a token are ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Hulpverlener: files cases and referrals.
-    Caseworker,
-    /// Intake staff of a partner organisation: answers handovers.
-    Intake,
-    /// National focal point staff: audits flows and statistics.
-    Coordinator,
-    /// Administers the organisation's account and notifications.
-    Admin,
-}
+use crate::domain::access::Principal;
+pub use crate::domain::access::Role;
 
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Caseworker, Role::Intake, Role::Coordinator, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Caseworker => "caseworker",
-            Role::Intake => "intake",
-            Role::Coordinator => "coordinator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == text)
-    }
+/// A token's `aud`: one audience or several (RFC 7519 §4.1.3; Keycloak sends an array).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// The claims `nrm` reads. `roles` stays text here so unknown roles do not fail decoding.
@@ -61,7 +41,7 @@ pub struct Claims {
     pub exp: u64,
     pub iat: u64,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
 }
@@ -72,20 +52,23 @@ pub struct Actor {
     pub sub: String,
     pub org: String,
     pub roles: Vec<Role>,
+    /// Whether `org` is the registry's national focal point.
+    pub at_focal_point: bool,
 }
 
 impl Actor {
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
+    /// The caller as `domain::access` sees them.
+    pub fn principal(&self) -> Principal<'_> {
+        Principal {
+            sub: &self.sub,
+            org: &self.org,
+            roles: &self.roles,
+            at_focal_point: self.at_focal_point,
+        }
     }
 
-    /// 403 unless the caller holds `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.has(role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden_role(role))
-        }
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
     }
 
     pub fn roles_text(&self) -> String {
@@ -93,16 +76,53 @@ impl Actor {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Which check a token failed. Never carries a claim value or the token: this is what the
+/// log says about a refused token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("no bearer token")]
     MissingToken,
-    #[error("token rejected: {0}")]
-    Rejected(String),
+    #[error("malformed token")]
+    Malformed,
+    #[error("algorithm not allowed")]
+    Algorithm,
     #[error("no key for this token")]
     UnknownKey,
+    #[error("signature invalid")]
+    Signature,
+    #[error("expired")]
+    Expired,
+    #[error("not yet valid")]
+    NotYetValid,
+    #[error("issuer not accepted")]
+    Issuer,
+    #[error("audience not accepted")]
+    Audience,
+    #[error("required claim missing")]
+    MissingClaim,
+    #[error("subject empty")]
+    EmptySubject,
     #[error("organisation is not in the registry")]
     UnknownOrganisation,
+}
+
+impl AuthError {
+    /// What failed, from jsonwebtoken's error: the kind only, never its message (serde's
+    /// messages quote the claim values they could not read).
+    fn from_jwt(error: &jsonwebtoken::errors::Error) -> Self {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match error.kind() {
+            K::InvalidSignature => AuthError::Signature,
+            K::ExpiredSignature => AuthError::Expired,
+            K::ImmatureSignature => AuthError::NotYetValid,
+            K::InvalidIssuer => AuthError::Issuer,
+            K::InvalidAudience => AuthError::Audience,
+            K::MissingRequiredClaim(_) => AuthError::MissingClaim,
+            K::InvalidAlgorithm | K::InvalidAlgorithmName | K::MissingAlgorithm => AuthError::Algorithm,
+            K::InvalidKeyFormat | K::InvalidRsaKey(_) | K::InvalidEcdsaKey => AuthError::UnknownKey,
+            _ => AuthError::Malformed,
+        }
+    }
 }
 
 /// Verifies tokens. Built once at start-up; shared by all workers.
@@ -113,14 +133,20 @@ pub struct Authenticator {
     leeway: u64,
     keys: KeyStore,
     organisations: HashSet<String>,
+    focal_point: Option<String>,
 }
 
 /// The built-in HS256 secret for development. Never accepted in production.
 pub const DEVELOPMENT_SECRET: &str = "nrm-development-secret-not-for-production-use-0000";
 
 impl Authenticator {
-    /// Builds the verifier from settings. `organisations` are the registry's slugs.
-    pub fn from_settings(settings: &Settings, organisations: HashSet<String>) -> Result<Self, KeyError> {
+    /// Builds the verifier from settings. `organisations` are the registry's slugs,
+    /// `focal_point` the national focal point's.
+    pub fn from_settings(
+        settings: &Settings,
+        organisations: HashSet<String>,
+        focal_point: Option<String>,
+    ) -> Result<Self, KeyError> {
         let allowed = parse_algorithms(&settings.jwt.algorithms)?;
         let keys = KeyStore::from_settings(settings, &allowed)?;
         Ok(Self {
@@ -130,6 +156,7 @@ impl Authenticator {
             leeway: settings.jwt.leeway_seconds,
             keys,
             organisations,
+            focal_point,
         })
     }
 
@@ -139,9 +166,9 @@ impl Authenticator {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Actor, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Rejected(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.allowed.contains(&header.alg) {
-            return Err(AuthError::Rejected(format!("algorithm {:?} not allowed", header.alg)));
+            return Err(AuthError::Algorithm);
         }
         let key = self
             .keys
@@ -152,13 +179,13 @@ impl Authenticator {
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
+        // A string, or an array that contains it (RFC 7519 §4.1.3).
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| AuthError::Rejected(e.to_string()))?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| AuthError::from_jwt(&e))?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() {
-            return Err(AuthError::Rejected("empty sub".into()));
+            return Err(AuthError::EmptySubject);
         }
         if !self.organisations.contains(&claims.org) {
             return Err(AuthError::UnknownOrganisation);
@@ -166,10 +193,12 @@ impl Authenticator {
         let mut roles: Vec<Role> = claims.roles.iter().filter_map(|r| Role::parse(r)).collect();
         roles.sort_by_key(|r| r.as_str());
         roles.dedup();
+        let at_focal_point = self.focal_point.as_deref() == Some(claims.org.as_str());
         Ok(Actor {
             sub: claims.sub,
             org: claims.org,
             roles,
+            at_focal_point,
         })
     }
 }
@@ -253,7 +282,7 @@ pub fn mint_token(
         exp: now_unix + ttl.as_secs(),
         iat: now_unix,
         iss: settings.jwt.issuer.clone(),
-        aud: settings.jwt.audience.clone(),
+        aud: Audience::One(settings.jwt.audience.clone()),
         nbf: None,
     };
     let mut header = Header::new(Algorithm::HS256);
@@ -282,16 +311,22 @@ impl FromRequest for Actor {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let authenticator = req.app_data::<web::Data<Authenticator>>().cloned();
         let token = bearer_token(req);
+        let req = req.clone();
         Box::pin(async move {
             let authenticator = authenticator.ok_or_else(|| ApiError::internal("authenticator missing"))?;
             let token = token.map_err(|e| {
-                tracing::debug!(reason = %e, "authentication failed");
-                ApiError::Unauthorized
+                tracing::debug!(check = %e, "authentication failed");
+                ApiError::Unauthorized { invalid_token: false }
             })?;
-            authenticator.verify(&token).await.map_err(|e| {
-                tracing::debug!(reason = %e, "authentication failed");
-                ApiError::Unauthorized
-            })
+            let actor = authenticator.verify(&token).await.map_err(|e| {
+                tracing::debug!(check = %e, "authentication failed");
+                ApiError::Unauthorized { invalid_token: true }
+            })?;
+            req.extensions_mut().insert(crate::telemetry::Authenticated);
+            if let Some(limiter) = req.app_data::<web::Data<crate::ratelimit::RateLimiter>>() {
+                limiter.check_caller(&actor.org, &actor.sub)?;
+            }
+            Ok(actor)
         })
     }
 }

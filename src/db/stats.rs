@@ -458,6 +458,12 @@ pub fn overdue_candidates(
                     .eq("accepted")
                     .and(referrals::decided_at.lt(care_cutoff))),
         )
+        // An erased case is frozen: its accepted referrals go on outside `nrm` and are not chased.
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            super::schema::cases::table
+                .filter(super::schema::cases::id.eq(referrals::case_id))
+                .filter(super::schema::cases::erasure_reason.is_not_null()),
+        )))
         .order(referrals::submitted_at.asc())
         .limit(limit)
         .select(super::referrals::ReferralRow::as_select())

@@ -1,6 +1,7 @@
 //! The pure domain: rules that take data and return decisions. No actix, diesel, tokio,
 //! clock or randomness here; time comes in as a parameter.
 
+pub mod access;
 pub mod audit;
 pub mod case;
 pub mod consent;

@@ -11,10 +11,21 @@ pub mod worker;
 use std::sync::Arc;
 
 use crate::db::outbox::{self, NewNotification};
-use crate::db::referrals::ReferralRow;
-use crate::db::{AnyConnection, Instant};
+use crate::db::referrals::{ReferralRow, ThreeWayRow};
+use crate::db::{AnyConnection, Id, Instant};
 use crate::domain::notification::{MailFacts, NotificationKind, reference, render};
 use crate::domain::organisation::{Organisation, Registry};
+
+/// What a mail is about: a referral, or a three-way conversation.
+struct About<'a> {
+    /// The id the mail's reference is made from.
+    id: Id,
+    from_organisation: &'a str,
+    to_organisation: &'a str,
+    /// The path of the resource in the API, appended to `public_base_url`.
+    path: String,
+    referral: Option<Id>,
+}
 
 /// Builds and queues notifications. Shared by handlers and background tasks.
 #[derive(Clone)]
@@ -50,16 +61,35 @@ impl Notifier {
         step: Option<&str>,
         now: Instant,
     ) -> diesel::QueryResult<()> {
+        let about = About {
+            id: referral.id,
+            from_organisation: &referral.from_organisation,
+            to_organisation: &referral.to_organisation,
+            path: format!("/api/v1/referrals/{}", referral.id.0),
+            referral: Some(referral.id),
+        };
+        self.queue_about(conn, kind, recipient_slug, &about, step, now)
+    }
+
+    fn queue_about(
+        &self,
+        conn: &mut AnyConnection,
+        kind: NotificationKind,
+        recipient_slug: &str,
+        about: &About,
+        step: Option<&str>,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
         let Some(recipient) = self.organisation(recipient_slug) else {
             return Ok(());
         };
         let facts = MailFacts {
             kind,
-            reference: reference(&referral.id.0),
-            from_organisation: self.name(&referral.from_organisation),
-            to_organisation: self.name(&referral.to_organisation),
+            reference: reference(&about.id.0),
+            from_organisation: self.name(about.from_organisation),
+            to_organisation: self.name(about.to_organisation),
             step: step.map(str::to_string),
-            link: format!("{}/api/v1/referrals/{}", self.public_base_url, referral.id.0),
+            link: format!("{}{}", self.public_base_url, about.path),
         };
         let mail = render(&facts);
         outbox::enqueue(
@@ -68,7 +98,7 @@ impl Notifier {
                 kind,
                 recipient: recipient.intake_email.clone(),
                 recipient_org: recipient.slug.clone(),
-                referral_id: Some(referral.id),
+                referral_id: about.referral,
                 subject: mail.subject,
                 body: mail.body,
             },
@@ -159,6 +189,31 @@ impl Notifier {
             NotificationKind::CaseErased,
             &referral.to_organisation,
             referral,
+            None,
+            now,
+        )
+    }
+
+    /// A case's personal data was erased: the police organisation of a three-way
+    /// conversation it was invited to.
+    pub fn case_erased_to_police(
+        &self,
+        conn: &mut AnyConnection,
+        conversation: &ThreeWayRow,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        let about = About {
+            id: conversation.id,
+            from_organisation: &conversation.organisation,
+            to_organisation: &conversation.police_organisation,
+            path: format!("/api/v1/three-way-conversations/{}", conversation.id.0),
+            referral: None,
+        };
+        self.queue_about(
+            conn,
+            NotificationKind::CaseErased,
+            &conversation.police_organisation,
+            &about,
             None,
             now,
         )

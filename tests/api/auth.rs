@@ -58,6 +58,11 @@ async fn valid_tokens_open_the_api(app: TestApp) {
         None,
     );
     assert_eq!(status_with(&app, Some(&odd_roles)).await.0, 200);
+    // `aud` may be an array that contains the audience, as Keycloak issues it (RFC 7519).
+    let mut keycloak = claims("dana", "csg", &["intake"]);
+    keycloak["aud"] = json!(["nrm", "account"]);
+    let keycloak = sign_rs256(&keycloak, "rsa_private.pem", Some(TEST_RSA_KID));
+    assert_eq!(status_with(&app, Some(&keycloak)).await.0, 200);
 }
 api_test!(valid_tokens_open_the_api);
 
@@ -124,6 +129,12 @@ async fn every_forged_or_expired_token_is_401(app: TestApp) {
     cases.push((
         "wrong aud",
         Some(sign_hs256(&wrong_aud, TEST_HS256_SECRET, Some("nrm-hs256"))),
+    ));
+    let mut wrong_aud_list = good.clone();
+    wrong_aud_list["aud"] = json!(["account", "another-service"]);
+    cases.push((
+        "aud array without nrm",
+        Some(sign_hs256(&wrong_aud_list, TEST_HS256_SECRET, Some("nrm-hs256"))),
     ));
     cases.push((
         "unknown kid",

@@ -154,6 +154,7 @@ async fn reasonable_grounds_start_reflection_period(app: TestApp) {
         .client
         .patch(app.url(&format!("/api/v1/cases/{id}")))
         .bearer_auth(&a.fier_caseworker)
+        .header("If-Match", format!("\"{}\"", after["version"]))
         .json(&json!({"nationality": "NG"}))
         .send()
         .await
@@ -252,6 +253,24 @@ async fn patch_changes_only_what_is_sent(app: TestApp) {
     assert_eq!(patched["region"], "amsterdam");
     assert_eq!(patched["version"], 2);
     assert_eq!(patched["identifying_details"]["name"], "Iemand Anders");
+    // Without If-Match two caseworkers could overwrite each other: 428. Weak and unquoted
+    // tags never match (strong comparison).
+    expect_problem(
+        patch(&a.fier_caseworker, json!({"region": "utrecht"}), None)
+            .await
+            .unwrap(),
+        428,
+    )
+    .await;
+    for tag in ["W/\"2\"", "2"] {
+        expect_problem(
+            patch(&a.fier_caseworker, json!({"region": "utrecht"}), Some(tag.into()))
+                .await
+                .unwrap(),
+            412,
+        )
+        .await;
+    }
     // Stale version.
     expect_problem(
         patch(&a.fier_caseworker, json!({"region": "utrecht"}), Some("\"1\"".into()))

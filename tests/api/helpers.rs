@@ -278,6 +278,7 @@ fn init_once() {
             nrm::telemetry::init(&nrm::config::LogSettings {
                 format: nrm::config::LogFormat::Pretty,
                 level: "debug".into(),
+                protocol_errors_every: "1m".into(),
             });
         }
     });

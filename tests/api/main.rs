@@ -4,14 +4,17 @@
 
 mod helpers;
 
+mod access;
 mod auth;
 mod bench;
 mod cases;
 mod cli;
 mod demo;
 mod docs;
+mod erasure;
 mod errors;
 mod health;
+mod limits;
 mod migrations;
 mod notifications;
 mod openapi;

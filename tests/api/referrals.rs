@@ -631,9 +631,17 @@ async fn etag_required_and_checked(app: TestApp) {
         request.send()
     };
     expect_problem(send(None).await.unwrap(), 428).await;
-    expect_problem(send(Some("*")).await.unwrap(), 428).await;
+    let star = expect_problem(send(Some("*")).await.unwrap(), 428).await;
+    assert!(
+        star["detail"].as_str().unwrap().contains("would match any version"),
+        "{star}"
+    );
     expect_problem(send(Some("\"1\"")).await.unwrap(), 412).await;
     expect_problem(send(Some("garbage")).await.unwrap(), 412).await;
+    // Strong comparison (RFC 9110): the current version, but weak or unquoted, never matches.
+    assert_eq!(submitted["version"], 2);
+    expect_problem(send(Some("W/\"2\"")).await.unwrap(), 412).await;
+    expect_problem(send(Some("2")).await.unwrap(), 412).await;
     // The GET's ETag is the one to send.
     let get = app
         .get(

@@ -425,6 +425,7 @@ async fn routing_facts_are_validated(app: TestApp) {
         .client
         .patch(app.url(&format!("/api/v1/cases/{}", case["id"].as_str().unwrap())))
         .bearer_auth(&a.fier_caseworker)
+        .header("If-Match", format!("\"{}\"", case["version"]))
         .json(&json!({"age_at_contact": 19}))
         .send()
         .await
