@@ -198,9 +198,10 @@ impl Keyring {
         mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The blind index of a name: HMAC-SHA256 of the name in lower case with single spaces.
+    /// The blind index of a name: HMAC-SHA256 of its caseless form (`domain::text::name_key`,
+    /// scheme `NAME_KEY_SCHEME`).
     pub fn blind_index(&self, name: &str) -> String {
-        let normalised = name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let normalised = crate::domain::text::name_key(name);
         let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key) else {
             return String::new();
         };

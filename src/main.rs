@@ -120,9 +120,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     .map_err(|e| e.to_string())?;
             }
+            let reindexed = nrm::db::privacy::reindex_names(&mut conn, &keyring).map_err(|e| e.to_string())?;
             println!(
                 "{}",
-                serde_json::json!({ "current_key": keyring.current_key_id(), "reencrypted": counts })
+                serde_json::json!({
+                    "current_key": keyring.current_key_id(),
+                    "reencrypted": counts,
+                    "names_reindexed": reindexed,
+                })
             );
             Ok(())
         }

@@ -158,6 +158,21 @@ impl Application {
                 .await
                 .map_err(|_| DbError::Cancelled)??
         };
+        // Blind indexes written under an older name normalisation are brought up to date
+        // before the first search can miss them.
+        let keyring = Arc::new(keyring);
+        {
+            let (db, keyring) = (db.clone(), keyring.clone());
+            let reindexed = tokio::task::spawn_blocking(move || -> Result<usize, DbError> {
+                let mut conn = db.get()?;
+                Ok(db::privacy::reindex_names(&mut conn, &keyring)?)
+            })
+            .await
+            .map_err(|_| DbError::Cancelled)??;
+            if reindexed > 0 {
+                tracing::info!(reindexed, "name indexes brought to the current normalisation");
+            }
+        }
         let slugs: HashSet<String> = registry.slugs().cloned().collect();
         let focal_point = registry.focal_point().map(|o| o.slug.clone());
         let authenticator = Authenticator::from_settings(&settings, slugs, focal_point)?;
@@ -216,7 +231,7 @@ impl Application {
         let registry_data = web::Data::new(registry);
         let notifier_data = web::Data::new(notifier);
         let routing_data = web::Data::new(routing);
-        let keyring_data = web::Data::new(keyring);
+        let keyring_data = web::Data::from(keyring);
         let limiter_data = web::Data::new(RateLimiter::new(
             settings.rate_limit.per_token_per_minute,
             settings.rate_limit.per_address_per_minute,

@@ -505,6 +505,7 @@ impl IdentifyingDetails {
             address: seal("case_identifying_details.address", self.address.as_deref()),
             name_index: self.name.as_deref().map(|n| keyring.blind_index(n)),
             updated_at: now,
+            name_index_scheme: crate::domain::text::NAME_KEY_SCHEME,
         })
     }
 }

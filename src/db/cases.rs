@@ -61,6 +61,8 @@ pub struct IdentifyingRow {
     pub address: Option<String>,
     pub name_index: Option<String>,
     pub updated_at: Instant,
+    /// Which `domain::text::name_key` scheme `name_index` was computed with.
+    pub name_index_scheme: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -311,3 +311,47 @@ pub fn cases_by_name_index(conn: &mut AnyConnection, organisation: &str, index: 
         .limit(100)
         .load(conn)
 }
+
+/// Brings every blind index of a name written under an older normalisation scheme to the
+/// current one (`domain::text::name_key`), in batches of 500; returns how many rows changed.
+/// Resumable at any point. A name that cannot be opened with the configured keys keeps its
+/// old index (and a warning is logged): add the key it was sealed under and run it again.
+pub fn reindex_names(conn: &mut AnyConnection, keyring: &Keyring) -> QueryResult<usize> {
+    use crate::domain::text::NAME_KEY_SCHEME;
+    let mut changed = 0;
+    let mut after: Option<Id> = None;
+    loop {
+        let mut query = case_identifying_details::table
+            .filter(case_identifying_details::name_index_scheme.lt(NAME_KEY_SCHEME))
+            .select((case_identifying_details::case_id, case_identifying_details::name))
+            .order(case_identifying_details::case_id.asc())
+            .limit(500)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(case_identifying_details::case_id.gt(after));
+        }
+        let rows: Vec<(Id, Option<String>)> = query.load(conn)?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(changed);
+        };
+        after = Some(*last);
+        for (case_id, sealed) in rows {
+            let index = match sealed.as_deref() {
+                None => None,
+                Some(sealed) => match keyring.open(SealedColumn::Name.field(), case_id, sealed) {
+                    Ok(name) => Some(keyring.blind_index(&name)),
+                    Err(_) => {
+                        tracing::warn!(case_id = %case_id.0, "a name could not be opened to re-index it: check [crypto] keys");
+                        continue;
+                    }
+                },
+            };
+            changed += diesel::update(case_identifying_details::table.find(case_id))
+                .set((
+                    case_identifying_details::name_index.eq(index),
+                    case_identifying_details::name_index_scheme.eq(NAME_KEY_SCHEME),
+                ))
+                .execute(conn)?;
+        }
+    }
+}

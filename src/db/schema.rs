@@ -74,6 +74,7 @@ diesel::table! {
         address -> Nullable<Text>,
         name_index -> Nullable<Text>,
         updated_at -> UtcTime,
+        name_index_scheme -> Integer,
     }
 }
 

@@ -94,6 +94,27 @@ impl LanguageTag {
     }
 }
 
+/// The normalisation scheme `name_key` implements (stored with each blind index).
+pub const NAME_KEY_SCHEME: i32 = 2;
+
+/// The form of a name that its blind index is computed from, so that every way of typing
+/// the same name finds the same case: Unicode compatibility caseless matching (Unicode
+/// §3.13, D146: NFKD(casefold(NFKD(casefold(NFD(name)))))), then runs of white space as one
+/// space, trimmed. "Zoë Ångström" in NFC or NFD, "ZOË ÅNGSTRÖM", "ﬁ" as "fi", full-width
+/// letters, "Straße" and "STRASSE" all meet. Accents are kept: "Zoe" is another name.
+pub fn name_key(name: &str) -> String {
+    use caseless::Caseless;
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = name
+        .nfd()
+        .default_case_fold()
+        .nfkd()
+        .default_case_fold()
+        .nfkd()
+        .collect();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// An e-mail address, checked for shape only (the person may have given an alias).
 pub fn parse_email(input: &str) -> Result<Text, TextProblem> {
     let text = Text::parse(input, 254, false)?;
@@ -136,6 +157,27 @@ pub fn parse_phone(input: &str) -> Result<Text, TextProblem> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_of_a_name_has_one_key() {
+        let nfc = "Zo\u{eb} \u{c5}ngstr\u{f6}m";
+        let nfd = "Zoe\u{308} A\u{30a}ngstro\u{308}m";
+        assert_ne!(nfc, nfd);
+        let key = name_key(nfc);
+        for spelling in [
+            nfd,
+            "ZOË ÅNGSTRÖM",
+            "  zoë\t ångström ",
+            "Zo\u{eb}\u{a0}\u{c5}ngstr\u{f6}m",
+        ] {
+            assert_eq!(name_key(spelling), key, "{spelling:?}");
+        }
+        assert_eq!(name_key("Straße"), name_key("STRASSE"));
+        assert_eq!(name_key("\u{fb01}lip"), name_key("Filip"), "ligatures fold");
+        assert_eq!(name_key("ＡＮＮＡ"), name_key("anna"), "full-width letters fold");
+        assert_ne!(name_key("Zoe"), key, "accents are part of the name");
+        assert_ne!(name_key("Anna Bakker"), name_key("Anna  Bakkers"));
+    }
 
     #[test]
     fn text_rules() {

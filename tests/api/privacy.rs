@@ -119,6 +119,61 @@ async fn raw_database_reveals_no_identifying_detail(backend: Backend) {
 }
 backend_test!(raw_database_reveals_no_identifying_detail);
 
+/// Names are found however they were typed: NFC or NFD, case, white space, ligatures.
+/// Indexes written under the old normalisation are redone when the service starts.
+async fn name_search_normalises_unicode(backend: Backend) {
+    let Some(app) = on(backend, |_| {}).await else { return };
+    let a = app.actors();
+    let nfc = "Zo\u{eb} \u{c5}ngstr\u{f6}m";
+    let nfd = "Zoe\u{308} A\u{30a}ngstro\u{308}m";
+    let mut body = adult_case();
+    body["identifying_details"] = json!({"name": nfc});
+    let case = app.create_case(&a.fier_caseworker, &body).await;
+    let search = |name: &str| {
+        let name = name.to_string();
+        let app = &app;
+        let token = a.fier_caseworker.clone();
+        async move {
+            let found = app
+                .post_ok("/api/v1/cases/search", &token, &json!({ "name": name }), 200)
+                .await;
+            found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let id = case["id"].as_str().unwrap().to_string();
+    for spelling in [nfc, nfd, "ZOË  ÅNGSTRÖM", "zo\u{eb}\u{a0}\u{e5}ngstr\u{f6}m"] {
+        assert_eq!(search(spelling).await, vec![id.clone()], "{spelling:?}");
+    }
+    assert!(search("Zoe Angstrom").await.is_empty(), "accents are part of the name");
+
+    // A row indexed before this normalisation: its index is redone at the next start.
+    {
+        use diesel::prelude::*;
+        use nrm::db::schema::case_identifying_details as details;
+        let db = app.db();
+        let mut conn = db.get().unwrap();
+        diesel::update(details::table)
+            .set((
+                details::name_index.eq(Some("old-scheme")),
+                details::name_index_scheme.eq(1),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    assert!(search(nfd).await.is_empty(), "the stale index finds nothing");
+    let restarted = spawn_app_on(&app, |_| {}).await;
+    let found = restarted
+        .post_ok("/api/v1/cases/search", &a.fier_caseworker, &json!({ "name": nfd }), 200)
+        .await;
+    assert_eq!(found["items"][0]["id"], id.as_str(), "re-indexed at start-up");
+}
+backend_test!(name_search_normalises_unicode);
+
 fn key(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
 }
