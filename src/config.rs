@@ -226,7 +226,22 @@ impl Settings {
         figment = figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
             .merge(Env::prefixed("NRM__").split("__"));
-        let settings: Settings = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let mut settings: Settings = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        // A relative file named in a configuration file is found beside that file, so a
+        // deployment's config folder works from any working directory. Relative paths from
+        // the built-in defaults or the environment stay relative to the working directory.
+        for (key, path) in [
+            ("registry.organisations_file", &mut settings.registry.organisations_file),
+            ("registry.routing_file", &mut settings.registry.routing_file),
+        ] {
+            if path.is_relative()
+                && let Some(metadata) = figment.find_metadata(key)
+                && let Some(figment::Source::File(file)) = &metadata.source
+                && let Some(folder) = file.parent()
+            {
+                *path = folder.join(&*path);
+            }
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -367,7 +382,7 @@ impl Settings {
 }
 
 impl RegistrySettings {
-    /// A relative registry path is resolved against the working directory, as users expect.
+    /// Relative paths are resolved when the settings are loaded (`Settings::load`).
     pub fn organisations_path(&self) -> &Path {
         &self.organisations_file
     }

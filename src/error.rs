@@ -63,8 +63,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("not found")]
     NotFound,
+    /// 405; `allow` lists the methods the resource has (the `Allow` header).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: String },
+    /// 404 for an organisation slug that is not in the registry, saying so.
+    #[error("unknown organisation")]
+    UnknownOrganisation,
     #[error("conflict: {detail}")]
     Conflict {
         detail: String,
@@ -114,7 +118,8 @@ impl ApiError {
             ApiError::Unauthorized { .. } => ("unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::NotFound => ("not-found", "Not found"),
-            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            ApiError::UnknownOrganisation => ("not-found", "Not found"),
             ApiError::Conflict { .. } => ("conflict", "Conflict"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::PreconditionRequired(_) => ("precondition-required", "Precondition required"),
@@ -136,7 +141,12 @@ impl ApiError {
             ApiError::BadRequest(detail) | ApiError::Forbidden(detail) => detail.clone(),
             ApiError::Unauthorized { .. } => "a valid bearer token is required".into(),
             ApiError::NotFound => "no such resource".into(),
-            ApiError::MethodNotAllowed => "this method is not allowed on this resource".into(),
+            ApiError::MethodNotAllowed { .. } => {
+                "this method is not allowed on this resource; the Allow header lists those that are".into()
+            }
+            ApiError::UnknownOrganisation => {
+                "no organisation with this slug is in the registry; GET /api/v1/organisations lists them".into()
+            }
             ApiError::Conflict { detail, .. } | ApiError::GuardsFailed { detail, .. } => detail.clone(),
             ApiError::PreconditionFailed => "the resource has changed: fetch it again and retry with its ETag".into(),
             ApiError::PreconditionRequired(Some(why)) => (*why).into(),
@@ -180,7 +190,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnknownOrganisation => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
@@ -212,6 +223,12 @@ impl ResponseError for ApiError {
                 "Bearer"
             };
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self
+            && !allow.is_empty()
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            response.insert_header((header::ALLOW, value));
         }
         if let ApiError::TooManyRequests { retry_after } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after.to_string())

@@ -9,6 +9,26 @@ use nrm::config::{Settings, parse_duration};
 use nrm::startup::{self, Application};
 use nrm::telemetry;
 
+/// Prints a command's output. A reader that went away (`nrm openapi | head`) ends the
+/// command quietly, as it does for other command-line tools, instead of a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        write_out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+fn write_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("nrm: cannot write the output: {error}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -52,7 +72,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 nrm::db::AnyConnection::Postgresql(_) => "postgresql",
                 nrm::db::AnyConnection::Sqlite(_) => "sqlite",
             };
-            println!("migrations applied; database ready ({backend})");
+            say!("migrations applied; database ready ({backend})");
             Ok(())
         }
         Command::Token { sub, org, roles, ttl } => {
@@ -74,11 +94,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .as_secs();
             let token = auth::mint_token(&settings, sub, org, &roles, ttl, now).map_err(|e| e.to_string())?;
-            println!("{token}");
+            say!("{token}");
             Ok(())
         }
         Command::Openapi => {
-            print!("{}", nrm::api::openapi_json_text());
+            write_out(&nrm::api::openapi_json_text());
             Ok(())
         }
         Command::Retention {
@@ -90,7 +110,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
             let now = nrm::db::Instant::from_utc(chrono::Utc::now());
             let report = nrm::retention::run_once(&mut conn, &policy, now, *dry_run).map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            say!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Keys {
@@ -121,7 +141,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             }
             let reindexed = nrm::db::privacy::reindex_names(&mut conn, &keyring).map_err(|e| e.to_string())?;
-            println!(
+            say!(
                 "{}",
                 serde_json::json!({
                     "current_key": keyring.current_key_id(),
@@ -137,7 +157,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = settings_with(&cli, &[])?;
             let registry = startup::load_registry(settings.registry.organisations_path()).map_err(|e| e.to_string())?;
             let rules = startup::load_routing(&settings.registry.routing_file, &registry).map_err(|e| e.to_string())?;
-            println!(
+            say!(
                 "routing rules OK: {} rules over {} organisations ({} and {})",
                 rules.rules.len(),
                 registry.organisations.len(),
@@ -153,7 +173,7 @@ fn run(cli: Cli) -> Result<(), String> {
             telemetry::init(&settings.log);
             let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
             let verdict = nrm::db::audit::verify(&mut conn).map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&verdict).map_err(|e| e.to_string())?);
+            say!("{}", serde_json::to_string(&verdict).map_err(|e| e.to_string())?);
             if verdict.valid {
                 Ok(())
             } else {
@@ -232,7 +252,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             })
             .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            say!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
             Ok(())
         }
     }

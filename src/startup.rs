@@ -33,12 +33,20 @@ use crate::telemetry;
 pub enum StartupError {
     #[error("{0}")]
     Keys(#[from] KeyError),
-    #[error("organisation registry {file}: {problem}")]
-    Registry { file: String, problem: String },
+    #[error("organisation registry {file}: {problem}{hint}")]
+    Registry {
+        file: String,
+        problem: String,
+        hint: &'static str,
+    },
     #[error(transparent)]
     Database(#[from] DbError),
-    #[error("routing rules {file}: {problem}")]
-    Routing { file: String, problem: String },
+    #[error("routing rules {file}: {problem}{hint}")]
+    Routing {
+        file: String,
+        problem: String,
+        hint: &'static str,
+    },
     #[error("{0}")]
     Config(String),
     #[error("cannot listen on {bind}: {problem}")]
@@ -51,10 +59,13 @@ pub fn load_registry(path: &Path) -> Result<Registry, StartupError> {
     let text = std::fs::read_to_string(path).map_err(|e| StartupError::Registry {
         file: file.clone(),
         problem: e.to_string(),
+        hint: " (set registry.organisations_file, or NRM__REGISTRY__ORGANISATIONS_FILE, to the registry's path; \
+               a relative path in a --config file is read beside that file)",
     })?;
     Registry::parse(&text).map_err(|p| StartupError::Registry {
         file,
         problem: p.to_string(),
+        hint: "",
     })
 }
 
@@ -65,10 +76,13 @@ pub fn load_routing(path: &Path, registry: &Registry) -> Result<RoutingRules, St
     let text = std::fs::read_to_string(path).map_err(|e| StartupError::Routing {
         file: file.clone(),
         problem: e.to_string(),
+        hint: " (set registry.routing_file, or NRM__REGISTRY__ROUTING_FILE, to the rules' path; \
+               a relative path in a --config file is read beside that file)",
     })?;
     RoutingRules::parse(&text, registry).map_err(|p| StartupError::Routing {
         file,
         problem: p.to_string(),
+        hint: "",
     })
 }
 
@@ -239,6 +253,7 @@ impl Application {
         ));
         let body_timeout_data = web::Data::new(BodyReadTimeout(body_read_timeout));
         let openapi_data = web::Data::new(api::OpenApiText(api::openapi_json_text()));
+        let routes_data = web::Data::new(api::RouteTable::from_document(&api::openapi()));
         let settings_data = web::Data::new(settings.clone());
         let clock_data = web::Data::new(clock);
         let body_limit = settings.server.body_limit_bytes;
@@ -254,6 +269,7 @@ impl Application {
                 .app_data(auth_data.clone())
                 .app_data(registry_data.clone())
                 .app_data(openapi_data.clone())
+                .app_data(routes_data.clone())
                 .app_data(settings_data.clone())
                 .app_data(clock_data.clone())
                 .app_data(notifier_data.clone())

@@ -173,7 +173,7 @@ fn bare_error_to_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<
         400 => ApiError::BadRequest("the request is malformed".into()),
         401 => ApiError::Unauthorized { invalid_token: false },
         404 => ApiError::NotFound,
-        405 => ApiError::MethodNotAllowed,
+        405 => ApiError::MethodNotAllowed { allow: String::new() },
         413 => ApiError::PayloadTooLarge,
         415 => ApiError::UnsupportedMediaType,
         s if s >= 500 => ApiError::Internal(format!("framework error {status}")),

@@ -1281,7 +1281,10 @@ pub fn organisation_slug<'a>(registry: &'a Registry) -> impl Fn(&Value) -> Resul
         if registry.get(text).is_some() {
             Ok(text.to_string())
         } else {
-            Err("must be an organisation slug from the registry".into())
+            Err(format!(
+                "must be an organisation of the registry: {}",
+                registry.slugs().cloned().collect::<Vec<_>>().join(", ")
+            ))
         }
     }
 }

@@ -240,9 +240,62 @@ fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error
     ApiError::Validation(vec![FieldError::new("query", detail)]).into()
 }
 
-/// Unknown routes: 404 problem+json.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// The routes of the API by path template, with their methods, from the OpenAPI document:
+/// what tells a wrong method (405 with `Allow`) from a wrong path (404).
+pub struct RouteTable(Vec<(Vec<String>, Vec<String>)>);
+
+impl RouteTable {
+    pub fn from_document(document: &utoipa::openapi::OpenApi) -> Self {
+        let routes = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_string).collect();
+                let methods = [
+                    (item.get.is_some(), "GET"),
+                    (item.put.is_some(), "PUT"),
+                    (item.post.is_some(), "POST"),
+                    (item.delete.is_some(), "DELETE"),
+                    (item.patch.is_some(), "PATCH"),
+                ]
+                .into_iter()
+                .filter(|(present, _)| *present)
+                .map(|(_, method)| method.to_string())
+                .collect();
+                (segments, methods)
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The methods of the route `path` matches, if it matches one; `{x}` matches any segment.
+    pub fn methods(&self, path: &str) -> Option<Vec<String>> {
+        let asked: Vec<&str> = path.split('/').collect();
+        let mut methods: Vec<String> = Vec::new();
+        for (template, route_methods) in &self.0 {
+            let matches = template.len() == asked.len()
+                && template
+                    .iter()
+                    .zip(&asked)
+                    .all(|(t, a)| (t.starts_with('{') && t.ends_with('}') && !a.is_empty()) || t == a);
+            if matches {
+                methods.extend(route_methods.iter().cloned());
+            }
+        }
+        (!methods.is_empty()).then_some(methods)
+    }
+}
+
+/// Requests no route took: 405 with `Allow` when the path exists with other methods,
+/// otherwise 404. Both problem+json.
+pub async fn not_found(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    match routes.methods(req.path()) {
+        Some(methods) => Err(ApiError::MethodNotAllowed {
+            allow: methods.join(", "),
+        }),
+        None => Err(ApiError::NotFound),
+    }
 }
 
 #[cfg(test)]

@@ -110,12 +110,12 @@ pub async fn list(_actor: Actor, ctx: Context) -> Result<HttpResponse, ApiError>
 pub async fn get(_actor: Actor, ctx: Context, path: web::Path<SlugPath>) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner().slug;
     if !is_valid_slug(&slug) {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::UnknownOrganisation);
     }
     let (row, capacity) = ctx
         .db
         .run(move |conn| {
-            let row = organisations::find_active(conn, &slug)?.ok_or(ApiError::NotFound)?;
+            let row = organisations::find_active(conn, &slug)?.ok_or(ApiError::UnknownOrganisation)?;
             let capacity = organisations::capacity_of(conn, &slug)?;
             Ok::<_, ApiError>((row, capacity))
         })
@@ -161,7 +161,7 @@ pub async fn set_capacity(
 ) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner().slug;
     if !is_valid_slug(&slug) || ctx.registry.get(&slug).is_none() {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::UnknownOrganisation);
     }
     crate::domain::access::report_capacity(actor.principal(), &slug)?;
     let mut f = Fields::new(body.into_inner())?;

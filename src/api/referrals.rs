@@ -329,7 +329,10 @@ pub async fn create(
             if registry.services.contains(code) {
                 Ok(code.to_string())
             } else {
-                Err("is not a service of the registry".to_string())
+                Err(format!(
+                    "is not a service of the registry, which has: {}",
+                    registry.services.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
             }
         })
     });

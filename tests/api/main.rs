@@ -13,6 +13,7 @@ mod demo;
 mod docs;
 mod erasure;
 mod errors;
+mod first_use;
 mod health;
 mod limits;
 mod migrations;
