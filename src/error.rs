@@ -10,28 +10,13 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::app::AppError;
 use crate::db::DbError;
 use crate::domain::access::{Denial, Role};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One problem with one input field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// The field, as a JSON path from the body root (e.g. `identifying_details.email`),
-    /// or a query/path parameter name.
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::domain::problem::FieldError;
 
 /// RFC 9457 problem details, as every error response of `nrm` carries them.
 #[derive(Debug, Serialize, ToSchema)]
@@ -236,6 +221,30 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, value));
         }
         response.json(self.problem())
+    }
+}
+
+/// The application layer's refusals, mapped to HTTP once, here.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::NotFound => ApiError::NotFound,
+            AppError::UnknownOrganisation => ApiError::UnknownOrganisation,
+            AppError::Forbidden(detail) => ApiError::Forbidden(detail),
+            AppError::Conflict {
+                detail,
+                allowed_actions,
+            } => ApiError::Conflict {
+                detail,
+                allowed_actions,
+            },
+            AppError::StaleVersion => ApiError::PreconditionFailed,
+            AppError::VersionRequired(why) => ApiError::PreconditionRequired(why),
+            AppError::Invalid(errors) => ApiError::Validation(errors),
+            AppError::GuardsFailed { detail, guards } => ApiError::GuardsFailed { detail, guards },
+            AppError::Unavailable(cause) => ApiError::Unavailable(cause),
+            AppError::Internal(cause) => ApiError::Internal(cause),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `nrm`: the national referral mechanism service. See `docs/architecture.md`.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod cli;

@@ -242,9 +242,18 @@ impl Application {
                 check_interval,
             )),
         ];
-        let registry_data = web::Data::new(registry);
+        let registry = Arc::new(registry);
+        let services = crate::app::Services::new(
+            registry.clone(),
+            keyring.clone(),
+            notifier.clone(),
+            Arc::new(routing),
+            Arc::new(settings.clone()),
+        )
+        .map_err(StartupError::Config)?;
+        let services_data = web::Data::new(services);
+        let registry_data = web::Data::from(registry);
         let notifier_data = web::Data::new(notifier);
-        let routing_data = web::Data::new(routing);
         let keyring_data = web::Data::from(keyring);
         let limiter_data = web::Data::new(RateLimiter::new(
             settings.rate_limit.per_token_per_minute,
@@ -273,7 +282,7 @@ impl Application {
                 .app_data(settings_data.clone())
                 .app_data(clock_data.clone())
                 .app_data(notifier_data.clone())
-                .app_data(routing_data.clone())
+                .app_data(services_data.clone())
                 .app_data(keyring_data.clone())
                 .app_data(limiter_data.clone())
                 .app_data(body_timeout_data.clone())

@@ -1,369 +1,32 @@
 //! Cases: one possible victim's situation as it reached one organisation; identification
 //! decisions, consent, statutory bases and the anonymous notification to the focal point.
+//! Handlers parse the body into a command and run one use case of `app`.
 
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::common::{
-    self, CaseAccess, Idempotency, Page, PageQuery, case_access, case_for, case_for_identification, created,
-    ok_with_etag, parse_id,
-};
-use super::input::{self, Fields, Patch};
-use crate::auth::{Actor, Role};
-use crate::clock::SharedClock;
-use crate::config::Settings;
-use crate::crypto::Keyring;
-use crate::db::cases::{
-    self as case_rows, AnonymousNotificationRow, CaseRow, ConsentRow, IdentificationDecisionRow, IdentifyingRow,
-    LegalBasisRow,
-};
-use crate::db::referrals::{self as referral_rows, ReferralRow};
-use crate::db::{AnyConnection, Db, Id, Instant};
-use crate::domain::access::{self, CaseAction};
+use super::common::{self, PageQuery, created, ok_with_etag, parse_id};
+use super::context::Context;
+use super::input::{self, Fields};
+use crate::app::anonymous_notifications::{AnonymousNotificationList, AnonymousNotificationView};
+use crate::app::cases::{CaseChanges, CaseList, CaseQuery, CaseView, IdentifyingDetails, LegalBasisView, NewCase};
+use crate::app::consents::{ConsentList, ConsentView, NewConsent};
+use crate::app::{self, Idempotency};
+use crate::domain::access::Actor;
 use crate::domain::case::{
-    Age, ContactChannel, CountryCode, ExploitationForm, ExploitationForms, Gender, IdentificationActor,
-    IdentificationDecision, IdentificationRefusal, IdentificationStatus, NationalityGroup, ReporterRole,
-    decide_identification, reflection_period_end, treated_as_minor,
+    Age, ContactChannel, CountryCode, ExploitationForm, ExploitationForms, Gender, IdentificationDecision,
+    IdentificationStatus, ReporterRole, UnaccompaniedAdult,
 };
 use crate::domain::consent::{ConsentGiver, ConsentMethod, ConsentScope};
+use crate::domain::ids::{CaseId, ConsentId};
 use crate::domain::organisation::Registry;
-use crate::domain::referral::ReferralState;
-use crate::domain::routing::{Need, RoutingRules};
+use crate::domain::routing::Need;
 use crate::domain::text::{LanguageTag, Text, parse_email, parse_phone};
 use crate::domain::three_way::ReportingIntention;
 use crate::error::ApiError;
-use crate::notify::Notifier;
-
-// ---------------------------------------------------------------------------
-// Representations
-// ---------------------------------------------------------------------------
-
-/// Identifying details: stored apart from case facts; shown only to the owning
-/// organisation and to receivers holding an accepted referral and a data-sharing consent.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct IdentifyingDetails {
-    pub name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub address: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdentificationDecisionView {
-    pub decision: IdentificationDecision,
-    pub basis: String,
-    pub actor_sub: String,
-    pub actor_org: String,
-    pub decided_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdentificationView {
-    pub status: IdentificationStatus,
-    /// The day reasonable grounds were recorded (Art. 11(2)).
-    pub reasonable_grounds_on: Option<NaiveDate>,
-    /// Last day of the reflection and recovery period (third-country nationals).
-    pub reflection_period_end: Option<NaiveDate>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decisions: Option<Vec<IdentificationDecisionView>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LegalBasisView {
-    pub id: uuid::Uuid,
-    pub basis: String,
-    pub justification: String,
-    pub recorded_by: String,
-    pub recorded_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// A case as the caller may see it (`access` says which view this is).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseView {
-    pub id: uuid::Uuid,
-    pub access: CaseAccess,
-    pub organisation: String,
-    pub version: i64,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reporter_role: Option<ReporterRole>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact_channel: Option<ContactChannel>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact_date: Option<NaiveDate>,
-    pub exploitation_forms: Vec<ExploitationForm>,
-    pub age_at_contact: Option<i32>,
-    pub age_uncertain: bool,
-    pub presumed_minor: bool,
-    /// Handled as a child: under 18, or presumed a child (Art. 13(2)).
-    pub minor: bool,
-    pub gender: Option<Gender>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nationality: Option<String>,
-    pub nationality_group: NationalityGroup,
-    pub region: Option<String>,
-    pub language: Option<String>,
-    /// Only for the owning organisation and receivers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pseudonym: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub police_report_intention: Option<ReportingIntention>,
-    /// The most recent incident of violence or exploitation, when known (routing).
-    pub last_incident_date: Option<NaiveDate>,
-    /// What the person needs next, as recorded (routing).
-    pub needs: Vec<Need>,
-    /// A minor without a parent or legal guardian in the Netherlands.
-    pub unaccompanied: bool,
-    pub identification: IdentificationView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub legal_bases: Option<Vec<LegalBasisView>>,
-    /// Present only for callers entitled to it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identifying_details: Option<IdentifyingDetails>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseList {
-    pub items: Vec<CaseView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-pub fn forms_of(row: &CaseRow) -> Vec<ExploitationForm> {
-    forms_from_flags(
-        row.exploitation_sexual,
-        row.exploitation_criminal,
-        row.exploitation_labour,
-        row.exploitation_other,
-    )
-}
-
-/// The forms of exploitation from the four stored flags.
-fn forms_from_flags(sexual: bool, criminal: bool, labour: bool, other: bool) -> Vec<ExploitationForm> {
-    [
-        (sexual, ExploitationForm::Sexual),
-        (criminal, ExploitationForm::Criminal),
-        (labour, ExploitationForm::Labour),
-        (other, ExploitationForm::Other),
-    ]
-    .into_iter()
-    .filter_map(|(on, form)| on.then_some(form))
-    .collect()
-}
-
-fn parse_text<T: std::str::FromStr>(text: &Option<String>) -> Option<T> {
-    text.as_deref().and_then(|t| t.parse().ok())
-}
-
-pub fn is_minor(row: &CaseRow) -> bool {
-    let age = row.age_at_contact.and_then(|a| Age::parse(i64::from(a)).ok());
-    treated_as_minor(age, row.age_uncertain, row.presumed_minor)
-}
-
-fn nationality_of(row: &CaseRow) -> Option<CountryCode> {
-    row.nationality.as_deref().and_then(|n| CountryCode::parse(n).ok())
-}
-
-fn unreadable(_: crate::crypto::CryptoError) -> ApiError {
-    ApiError::internal("a sealed value could not be opened: check [crypto] keys")
-}
-
-/// Opens a sealed free-text value; an erased one (empty) stays empty.
-pub fn open_text(keyring: &Keyring, field: &str, record: Id, sealed: &str) -> Result<String, ApiError> {
-    if sealed.is_empty() {
-        return Ok(String::new());
-    }
-    keyring.open(field, record, sealed).map_err(unreadable)
-}
-
-pub fn open_opt(keyring: &Keyring, field: &str, record: Id, sealed: Option<&str>) -> Result<Option<String>, ApiError> {
-    keyring.open_opt(field, record, sealed).map_err(unreadable)
-}
-
-/// A case row with its pseudonym opened, for rendering only.
-pub fn open_case(keyring: &Keyring, mut case: CaseRow) -> Result<CaseRow, ApiError> {
-    case.pseudonym = open_opt(keyring, "cases.pseudonym", case.id, case.pseudonym.as_deref())?;
-    Ok(case)
-}
-
-fn open_identifying(keyring: &Keyring, mut d: IdentifyingRow) -> Result<IdentifyingRow, ApiError> {
-    let id = d.case_id;
-    d.name = open_opt(keyring, "case_identifying_details.name", id, d.name.as_deref())?;
-    d.date_of_birth = open_opt(
-        keyring,
-        "case_identifying_details.date_of_birth",
-        id,
-        d.date_of_birth.as_deref(),
-    )?;
-    d.phone = open_opt(keyring, "case_identifying_details.phone", id, d.phone.as_deref())?;
-    d.email = open_opt(keyring, "case_identifying_details.email", id, d.email.as_deref())?;
-    d.address = open_opt(keyring, "case_identifying_details.address", id, d.address.as_deref())?;
-    Ok(d)
-}
-
-fn open_legal_basis(keyring: &Keyring, mut b: LegalBasisRow) -> Result<LegalBasisRow, ApiError> {
-    b.justification = open_text(keyring, "legal_bases.justification", b.id, &b.justification)?;
-    Ok(b)
-}
-
-/// Everything loaded to render one case for one caller.
-pub struct CaseBundle {
-    pub case: CaseRow,
-    pub access: CaseAccess,
-    pub identifying: Option<IdentifyingRow>,
-    pub decisions: Vec<IdentificationDecisionRow>,
-    pub legal_bases: Vec<LegalBasisRow>,
-    /// For a receiver shown identifying details: the consent that allows it.
-    pub disclosure_basis: Option<Id>,
-}
-
-impl CaseBundle {
-    /// Loads and authorises in one go; `identifying` is loaded only when the caller may see it.
-    /// The bundle holds opened (decrypted) copies for rendering; it is never written back.
-    pub fn load(conn: &mut AnyConnection, actor: &Actor, keyring: &Keyring, id: Id) -> Result<Self, ApiError> {
-        let case = case_rows::find(conn, id)?.ok_or(ApiError::NotFound)?;
-        let referrals = referral_rows::for_case(conn, id)?;
-        let access = case_access(actor, &case, &referrals)?;
-        let (entitled, disclosure_basis) = match access {
-            CaseAccess::Owner => (true, None),
-            CaseAccess::FocalPoint => (false, None),
-            CaseAccess::Receiver => {
-                let consents = case_rows::consents_for(conn, id)?;
-                let basis = common::receiver_sees_identifying_details(&actor.org, &referrals, &consents);
-                (basis.is_some(), basis)
-            }
-        };
-        let identifying = if entitled {
-            case_rows::identifying_details(conn, id)?
-        } else {
-            None
-        };
-        let decisions = match access {
-            CaseAccess::Receiver => Vec::new(),
-            _ => case_rows::identification_decisions_for(conn, id)?,
-        };
-        let legal_bases = match access {
-            CaseAccess::Owner => case_rows::legal_bases_for(conn, id)?,
-            _ => Vec::new(),
-        };
-        Ok(Self {
-            case: open_case(keyring, case)?,
-            access,
-            identifying: identifying.map(|d| open_identifying(keyring, d)).transpose()?,
-            decisions: decisions
-                .into_iter()
-                .map(|mut d| {
-                    d.basis = open_text(keyring, "identification_decisions.basis", d.id, &d.basis)?;
-                    Ok(d)
-                })
-                .collect::<Result<_, ApiError>>()?,
-            legal_bases: legal_bases
-                .into_iter()
-                .map(|b| open_legal_basis(keyring, b))
-                .collect::<Result<_, _>>()?,
-            disclosure_basis,
-        })
-    }
-
-    pub fn view(&self) -> CaseView {
-        case_view(
-            &self.case,
-            self.access,
-            self.identifying.as_ref(),
-            &self.decisions,
-            &self.legal_bases,
-        )
-    }
-}
-
-pub fn case_view(
-    row: &CaseRow,
-    access: CaseAccess,
-    identifying: Option<&IdentifyingRow>,
-    decisions: &[IdentificationDecisionRow],
-    legal_bases: &[LegalBasisRow],
-) -> CaseView {
-    let owner = access == CaseAccess::Owner;
-    let receiver = access == CaseAccess::Receiver;
-    CaseView {
-        id: row.id.0,
-        access,
-        organisation: row.organisation.clone(),
-        version: row.version,
-        created_at: row.created_at.0,
-        updated_at: row.updated_at.0,
-        reporter_role: (!receiver)
-            .then(|| parse_text(&Some(row.reporter_role.clone())))
-            .flatten(),
-        contact_channel: (!receiver)
-            .then(|| parse_text(&Some(row.contact_channel.clone())))
-            .flatten(),
-        contact_date: (!receiver).then_some(row.contact_date),
-        exploitation_forms: forms_of(row),
-        age_at_contact: row.age_at_contact,
-        age_uncertain: row.age_uncertain,
-        presumed_minor: row.presumed_minor,
-        minor: is_minor(row),
-        gender: parse_text(&row.gender),
-        nationality: (!receiver).then(|| row.nationality.clone()).flatten(),
-        nationality_group: NationalityGroup::of(nationality_of(row)),
-        region: row.region.clone(),
-        language: row.language.clone(),
-        pseudonym: if owner || receiver { row.pseudonym.clone() } else { None },
-        police_report_intention: if owner {
-            parse_text(&row.police_report_intention)
-        } else {
-            None
-        },
-        last_incident_date: row.last_incident_date,
-        needs: needs_of(row),
-        unaccompanied: row.unaccompanied,
-        identification: IdentificationView {
-            status: row
-                .identification_status
-                .parse()
-                .unwrap_or(IdentificationStatus::Signal),
-            reasonable_grounds_on: row.reasonable_grounds_on,
-            reflection_period_end: row.reflection_period_end,
-            decisions: (!receiver).then(|| {
-                decisions
-                    .iter()
-                    .map(|d| IdentificationDecisionView {
-                        decision: d.decision.parse().unwrap_or(IdentificationDecision::ReasonableGrounds),
-                        basis: d.basis.clone(),
-                        actor_sub: d.actor_sub.clone(),
-                        actor_org: d.actor_org.clone(),
-                        decided_at: d.decided_at.0,
-                    })
-                    .collect()
-            }),
-        },
-        legal_bases: owner.then(|| {
-            legal_bases
-                .iter()
-                .map(|b| LegalBasisView {
-                    id: b.id.0,
-                    basis: b.basis.clone(),
-                    justification: b.justification.clone(),
-                    recorded_by: b.recorded_by.clone(),
-                    recorded_at: b.recorded_at.0,
-                })
-                .collect()
-        }),
-        identifying_details: identifying.map(|d| IdentifyingDetails {
-            name: d.name.clone(),
-            date_of_birth: d.date_of_birth.as_deref().and_then(|t| t.parse().ok()),
-            phone: d.phone.clone(),
-            email: d.email.clone(),
-            address: d.address.clone(),
-        }),
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Input
@@ -483,54 +146,6 @@ fn identifying_details(fields: &mut Fields, today: NaiveDate) -> Option<Identify
     })
 }
 
-impl IdentifyingDetails {
-    fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.date_of_birth.is_none()
-            && self.phone.is_none()
-            && self.email.is_none()
-            && self.address.is_none()
-    }
-
-    /// The stored form: every value sealed to this case, the name also blind-indexed.
-    fn to_row(&self, case_id: Id, now: Instant, keyring: &Keyring) -> Option<IdentifyingRow> {
-        let seal = |field: &str, value: Option<&str>| keyring.seal_opt(field, case_id, value);
-        let date_of_birth = self.date_of_birth.map(|d| d.to_string());
-        (!self.is_empty()).then(|| IdentifyingRow {
-            case_id,
-            name: seal("case_identifying_details.name", self.name.as_deref()),
-            date_of_birth: seal("case_identifying_details.date_of_birth", date_of_birth.as_deref()),
-            phone: seal("case_identifying_details.phone", self.phone.as_deref()),
-            email: seal("case_identifying_details.email", self.email.as_deref()),
-            address: seal("case_identifying_details.address", self.address.as_deref()),
-            name_index: self.name.as_deref().map(|n| keyring.blind_index(n)),
-            updated_at: now,
-            name_index_scheme: crate::domain::text::NAME_KEY_SCHEME,
-        })
-    }
-}
-
-/// A parsed new case.
-struct NewCase {
-    reporter_role: ReporterRole,
-    contact_channel: ContactChannel,
-    contact_date: NaiveDate,
-    forms: ExploitationForms,
-    age: Option<Age>,
-    age_uncertain: bool,
-    presumed_minor: bool,
-    gender: Option<Gender>,
-    nationality: Option<CountryCode>,
-    region: Option<String>,
-    language: Option<LanguageTag>,
-    pseudonym: Option<Text>,
-    police_report_intention: Option<ReportingIntention>,
-    last_incident_date: Option<NaiveDate>,
-    needs: Vec<Need>,
-    unaccompanied: bool,
-    identifying: Option<IdentifyingDetails>,
-}
-
 fn parse_new_case(body: Value, registry: &Registry, today: NaiveDate) -> Result<NewCase, ApiError> {
     let mut f = Fields::new(body)?;
     let reporter_role = f.required("reporter_role", enum_field(&ReporterRole::ALL, ReporterRole::as_str));
@@ -559,9 +174,9 @@ fn parse_new_case(body: Value, registry: &Registry, today: NaiveDate) -> Result<
     // Only when the age fields themselves parsed; their own errors are reported already.
     if let (Some(age), Some(uncertain), Some(presumed), Some(true)) =
         (age, age_uncertain, presumed_minor, unaccompanied)
-        && !treated_as_minor(age, uncertain, presumed)
+        && !app::cases::unaccompanied_fits(age, uncertain, presumed, true)
     {
-        f.error("unaccompanied", UNACCOMPANIED_MINORS_ONLY);
+        f.error("unaccompanied", UnaccompaniedAdult.to_string());
     }
     f.finish()?;
     let missing = || ApiError::internal("validated field missing");
@@ -585,8 +200,6 @@ fn parse_new_case(body: Value, registry: &Registry, today: NaiveDate) -> Result<
         identifying: identifying.ok_or_else(missing)?,
     })
 }
-
-const UNACCOMPANIED_MINORS_ONLY: &str = "applies only to a minor (an age under 18, or presumed_minor)";
 
 fn incident_date(today: NaiveDate) -> impl Fn(&Value) -> Result<NaiveDate, String> {
     move |value| {
@@ -616,56 +229,23 @@ fn needs_list(value: &Value) -> Result<Vec<Need>, String> {
     Ok(needs)
 }
 
-fn needs_json(needs: &[Need]) -> String {
-    serde_json::to_string(needs).unwrap_or_else(|_| "[]".into())
-}
-
-pub fn needs_of(row: &CaseRow) -> Vec<Need> {
-    serde_json::from_str(&row.needs).unwrap_or_default()
-}
-
-fn set_forms(row: &mut CaseRow, forms: ExploitationForms) {
-    row.exploitation_sexual = forms.contains(ExploitationForm::Sexual);
-    row.exploitation_criminal = forms.contains(ExploitationForm::Criminal);
-    row.exploitation_labour = forms.contains(ExploitationForm::Labour);
-    row.exploitation_other = forms.contains(ExploitationForm::Other);
-}
-
-/// The request context every handler here needs.
-pub struct Context {
-    pub db: web::Data<Db>,
-    pub registry: web::Data<Registry>,
-    pub clock: web::Data<SharedClock>,
-    pub settings: web::Data<Settings>,
-    pub notifier: web::Data<Notifier>,
-    pub routing: web::Data<RoutingRules>,
-    pub keyring: web::Data<Keyring>,
-}
-
-impl actix_web::FromRequest for Context {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let load = || -> Option<Context> {
-            Some(Context {
-                db: req.app_data::<web::Data<Db>>()?.clone(),
-                registry: req.app_data::<web::Data<Registry>>()?.clone(),
-                clock: req.app_data::<web::Data<SharedClock>>()?.clone(),
-                settings: req.app_data::<web::Data<Settings>>()?.clone(),
-                notifier: req.app_data::<web::Data<Notifier>>()?.clone(),
-                routing: req.app_data::<web::Data<RoutingRules>>()?.clone(),
-                keyring: req.app_data::<web::Data<Keyring>>()?.clone(),
-            })
-        };
-        std::future::ready(load().ok_or_else(|| ApiError::internal("application state missing")))
+/// An organisation slug of the registry; the message lists them.
+pub fn organisation_slug<'a>(registry: &'a Registry) -> impl Fn(&Value) -> Result<String, String> + 'a {
+    move |value| {
+        let text = input::string(value)?;
+        if registry.get(text).is_some() {
+            Ok(text.to_string())
+        } else {
+            Err(format!(
+                "must be an organisation of the registry: {}",
+                registry.slugs().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        }
     }
 }
 
-impl Context {
-    pub fn now(&self) -> Instant {
-        Instant::from_utc(self.clock.now())
-    }
+fn idempotency(ctx: &Context, req: &HttpRequest, route: String, body: &Value) -> Result<Idempotency, ApiError> {
+    common::idempotency(&ctx.services.keyring, req, &route, body)
 }
 
 // ---------------------------------------------------------------------------
@@ -676,6 +256,12 @@ impl Context {
 pub struct CasePath {
     /// The case id.
     pub id: String,
+}
+
+impl CasePath {
+    pub fn id(&self) -> Result<CaseId, ApiError> {
+        parse_id(&self.id, CaseId)
+    }
 }
 
 /// Records a new case (caseworker). Honours `Idempotency-Key`.
@@ -698,72 +284,14 @@ pub async fn create(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    access::open_case(actor.principal())?;
+    crate::domain::access::open_case(actor.principal())?;
     let body = body.into_inner();
-    let idempotency = Idempotency::new(&ctx.keyring, &req, "POST /cases", &body)?;
-    let now = ctx.now();
-    let parsed = parse_new_case(body, &ctx.registry, now.0.date_naive())?;
-    let keyring = ctx.keyring.clone();
-    let bundle = ctx
-        .db
-        .write(move |conn| {
-            let id = match idempotency.replay(conn, &actor)? {
-                Some(id) => id,
-                None => {
-                    let id = Id(uuid::Uuid::now_v7());
-                    let mut row = CaseRow {
-                        id,
-                        organisation: actor.org.clone(),
-                        created_by: actor.sub.clone(),
-                        created_at: now,
-                        updated_at: now,
-                        version: 1,
-                        reporter_role: parsed.reporter_role.as_str().into(),
-                        contact_channel: parsed.contact_channel.as_str().into(),
-                        contact_date: parsed.contact_date,
-                        exploitation_sexual: false,
-                        exploitation_criminal: false,
-                        exploitation_labour: false,
-                        exploitation_other: false,
-                        age_at_contact: parsed.age.map(|a| i32::from(a.years())),
-                        age_uncertain: parsed.age_uncertain,
-                        presumed_minor: parsed.presumed_minor,
-                        gender: parsed.gender.map(|g| g.as_str().into()),
-                        nationality: parsed.nationality.map(|n| n.as_str().into()),
-                        region: parsed.region.clone(),
-                        language: parsed.language.as_ref().map(|l| l.as_str().into()),
-                        pseudonym: keyring.seal_opt("cases.pseudonym", id, parsed.pseudonym.as_ref().map(Text::as_str)),
-                        police_report_intention: parsed.police_report_intention.map(|p| p.as_str().into()),
-                        identification_status: IdentificationStatus::Signal.as_str().into(),
-                        reasonable_grounds_on: None,
-                        reflection_period_end: None,
-                        last_incident_date: parsed.last_incident_date,
-                        needs: needs_json(&parsed.needs),
-                        unaccompanied: parsed.unaccompanied,
-                        closed_at: None,
-                        closed_reason: None,
-                        identifying_erased_at: None,
-                        free_text_erased_at: None,
-                        erasure_reason: None,
-                    };
-                    set_forms(&mut row, parsed.forms);
-                    case_rows::insert(conn, &row)?;
-                    if let Some(details) = parsed.identifying.as_ref().and_then(|d| d.to_row(id, now, &keyring)) {
-                        case_rows::replace_identifying_details(conn, id, Some(&details))?;
-                    }
-                    idempotency.remember(conn, &actor, id, now)?;
-                    common::audit(conn, &actor, "case.create", "case", id, Some(id), "ok", now)?;
-                    id
-                }
-            };
-            CaseBundle::load(conn, &actor, &keyring, id)
-        })
+    let idempotency = idempotency(&ctx, &req, "POST /cases".into(), &body)?;
+    let new = parse_new_case(body, ctx.registry(), ctx.now().0.date_naive())?;
+    let view = ctx
+        .write(actor, move |c| app::cases::open(c, new, &idempotency))
         .await?;
-    Ok(created(
-        format!("/api/v1/cases/{}", bundle.case.id.0),
-        Some(bundle.case.version),
-        bundle.view(),
-    ))
+    Ok(created(format!("/api/v1/cases/{}", view.id), Some(view.version), view))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -781,7 +309,7 @@ pub struct CaseListQuery {
     pub cursor: Option<String>,
 }
 
-fn query_date(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+pub fn query_date(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
     text.map(|t| {
         NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| ApiError::field(name, "must be a date as YYYY-MM-DD"))
     })
@@ -802,64 +330,32 @@ fn query_date(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiEr
 )]
 #[get("/cases")]
 pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) -> Result<HttpResponse, ApiError> {
-    access::list_cases(actor.principal())?;
-    let query = query.into_inner();
-    let page = Page::parse(
-        query.limit,
-        query.cursor.as_deref(),
-        ctx.settings.cases.page_size_default,
-        ctx.settings.cases.page_size_max,
-    )?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            s.parse::<IdentificationStatus>()
-                .map_err(|_| {
-                    ApiError::field(
-                        "status",
-                        "must be signal, presumed_victim, identified or not_identified",
-                    )
-                })?
-                .as_str()
-                .to_string(),
-        ),
+    crate::domain::access::list_cases(actor.principal())?;
+    let q = query.into_inner();
+    let query = CaseQuery {
+        status: q
+            .status
+            .as_deref()
+            .map(|s| s.parse::<IdentificationStatus>())
+            .transpose()
+            .map_err(|_| {
+                ApiError::field(
+                    "status",
+                    "must be signal, presumed_victim, identified or not_identified",
+                )
+            })?,
+        contact_from: query_date("from", q.from.as_deref())?,
+        contact_to: query_date("to", q.to.as_deref())?,
+        form: q
+            .exploitation_form
+            .as_deref()
+            .map(|s| s.parse::<ExploitationForm>())
+            .transpose()
+            .map_err(|_| ApiError::field("exploitation_form", "must be sexual, criminal, labour or other"))?,
+        page: app::Page::parse(q.limit, q.cursor.as_deref(), ctx.settings())?,
     };
-    let form = match query.exploitation_form.as_deref() {
-        None => None,
-        Some(s) => Some(
-            s.parse::<ExploitationForm>()
-                .map_err(|_| ApiError::field("exploitation_form", "must be sexual, criminal, labour or other"))?
-                .as_str()
-                .to_string(),
-        ),
-    };
-    let filter = case_rows::CaseFilter {
-        identification_status: status,
-        contact_from: query_date("from", query.from.as_deref())?,
-        contact_to: query_date("to", query.to.as_deref())?,
-        exploitation_form: form,
-        before: page.before,
-        limit: page.fetch(),
-    };
-    let org = actor.org.clone();
-    let rows = ctx
-        .db
-        .run(move |conn| case_rows::list_for_organisation(conn, &org, &filter).map_err(ApiError::from))
-        .await?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    let items = rows
-        .into_iter()
-        .map(|r| {
-            Ok(case_view(
-                &open_case(&ctx.keyring, r)?,
-                CaseAccess::Owner,
-                None,
-                &[],
-                &[],
-            ))
-        })
-        .collect::<Result<_, ApiError>>()?;
-    Ok(HttpResponse::Ok().json(CaseList { items, next_cursor }))
+    let found = ctx.read(actor, move |c| app::cases::list(c, query)).await?;
+    Ok(HttpResponse::Ok().json(found))
 }
 
 /// One case, as the caller may see it: the owner sees everything; receivers the minimum
@@ -876,45 +372,9 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) 
 )]
 #[get("/cases/{id}")]
 pub async fn get(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&path.id)?;
-    let keyring = ctx.keyring.clone();
-    let now = ctx.now();
-    let bundle = ctx
-        .db
-        .write(move |conn| {
-            let bundle = CaseBundle::load(conn, &actor, &keyring, id)?;
-            // Every disclosure of identifying details is on the record; to another
-            // organisation also in the disclosure register, with its basis.
-            if let (Some(_), Some(consent)) = (&bundle.identifying, bundle.disclosure_basis) {
-                crate::db::privacy::record_disclosure(
-                    conn,
-                    &crate::db::privacy::DisclosureRow {
-                        id: Id(uuid::Uuid::now_v7()),
-                        case_id: id,
-                        organisation: actor.org.clone(),
-                        actor_sub: actor.sub.clone(),
-                        at: now,
-                        basis_type: "consent".into(),
-                        basis_ref: consent.0.to_string(),
-                    },
-                )?;
-            }
-            if bundle.identifying.is_some() {
-                common::audit(
-                    conn,
-                    &actor,
-                    "case.identifying_details.read",
-                    "case",
-                    id,
-                    Some(id),
-                    "ok",
-                    now,
-                )?;
-            }
-            Ok::<_, ApiError>(bundle)
-        })
-        .await?;
-    Ok(ok_with_etag(bundle.case.version, bundle.view()))
+    let id = path.id()?;
+    let view = ctx.write(actor, move |c| app::cases::get(c, id)).await?;
+    Ok(ok_with_etag(view.version, view))
 }
 
 /// Changes case facts (caseworker of the owning organisation). Absent fields stay; `null`
@@ -944,13 +404,19 @@ pub async fn update(
     path: web::Path<CasePath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&path.id)?;
-    let expected = common::required_if_match(&req);
-    let now = ctx.now();
-    let today = now.0.date_naive();
-    let registry = ctx.registry.clone();
-    let keyring = ctx.keyring.clone();
-    let mut f = Fields::new(body.into_inner())?;
+    let id = path.id()?;
+    // The body first (422); visibility, role and the case's state before the version
+    // (428, 412), so another organisation's case is 404 whatever was sent.
+    let mut changes = parse_case_changes(body.into_inner(), ctx.registry(), ctx.now().0.date_naive())?;
+    changes.seen = common::seen_version(&req);
+    let view = ctx.write(actor, move |c| app::cases::update(c, id, changes)).await?;
+    Ok(ok_with_etag(view.version, view))
+}
+
+/// The changes a PATCH body asks for: absent keeps, `null` clears (optional fields only),
+/// a value sets; `identifying_details` replaces the whole object.
+fn parse_case_changes(body: Value, registry: &Registry, today: NaiveDate) -> Result<CaseChanges, ApiError> {
+    let mut f = Fields::new(body)?;
     let reporter_role = f.patch(
         "reporter_role",
         false,
@@ -968,7 +434,7 @@ pub async fn update(
     let presumed_minor = f.patch("presumed_minor", false, input::boolean);
     let gender = f.patch("gender", true, enum_field(&Gender::ALL, Gender::as_str));
     let nationality = f.patch("nationality", true, country);
-    let region = f.patch("region", true, region(&registry));
+    let region = f.patch("region", true, region(registry));
     let language = f.patch("language", true, language);
     let pseudonym = f.patch("pseudonym", true, input::line);
     let intention = f.patch(
@@ -983,131 +449,32 @@ pub async fn update(
     let clear_identifying = f.is_null("identifying_details");
     let identifying = f.object("identifying_details", |inner| identifying_details(inner, today));
     f.finish()?;
-    let (Some(last_incident), Some(needs), Some(unaccompanied)) = (last_incident, needs, unaccompanied) else {
-        return Err(ApiError::internal("validated field missing"));
+    let missing = || ApiError::internal("validated field missing");
+    let identifying = match (clear_identifying, identifying.ok_or_else(missing)?) {
+        (true, _) => app::Patch::Clear,
+        (false, Some(details)) => app::Patch::Set(details),
+        (false, None) => app::Patch::Keep,
     };
-    let (
-        Some(reporter_role),
-        Some(contact_channel),
-        Some(contact_date),
-        Some(forms),
-        Some(age),
-        Some(age_uncertain),
-        Some(presumed_minor),
-        Some(gender),
-        Some(nationality),
-        Some(region),
-        Some(language),
-        Some(pseudonym),
-        Some(intention),
-        Some(identifying),
-    ) = (
-        reporter_role,
-        contact_channel,
-        contact_date,
-        forms,
-        age,
-        age_uncertain,
-        presumed_minor,
-        gender,
-        nationality,
-        region,
-        language,
-        pseudonym,
-        intention,
+    Ok(CaseChanges {
+        reporter_role: reporter_role.ok_or_else(missing)?,
+        contact_channel: contact_channel.ok_or_else(missing)?,
+        contact_date: contact_date.ok_or_else(missing)?,
+        forms: forms.ok_or_else(missing)?,
+        age: age.ok_or_else(missing)?,
+        age_uncertain: age_uncertain.ok_or_else(missing)?,
+        presumed_minor: presumed_minor.ok_or_else(missing)?,
+        gender: gender.ok_or_else(missing)?,
+        nationality: nationality.ok_or_else(missing)?,
+        region: region.ok_or_else(missing)?,
+        language: language.ok_or_else(missing)?,
+        pseudonym: pseudonym.ok_or_else(missing)?,
+        police_report_intention: intention.ok_or_else(missing)?,
+        last_incident_date: last_incident.ok_or_else(missing)?,
+        needs: needs.ok_or_else(missing)?,
+        unaccompanied: unaccompanied.ok_or_else(missing)?,
         identifying,
-    )
-    else {
-        return Err(ApiError::internal("validated field missing"));
-    };
-    let bundle = ctx
-        .db
-        .write(move |conn| {
-            let mut case = case_for(conn, &actor, id, CaseAction::Update)?;
-            common::writable(&case)?;
-            if expected? != case.version {
-                return Err(ApiError::PreconditionFailed);
-            }
-            let version = case.version;
-            apply(&mut case.reporter_role, reporter_role.map(|r| r.as_str().to_string()));
-            apply(
-                &mut case.contact_channel,
-                contact_channel.map(|c| c.as_str().to_string()),
-            );
-            apply(&mut case.contact_date, contact_date);
-            if let Patch::Set(forms) = forms {
-                set_forms(&mut case, forms);
-            }
-            apply_opt(&mut case.age_at_contact, age.map(|a| i32::from(a.years())));
-            apply(&mut case.age_uncertain, age_uncertain);
-            apply(&mut case.presumed_minor, presumed_minor);
-            apply_opt(&mut case.gender, gender.map(|g| g.as_str().to_string()));
-            let nationality_changed = !matches!(nationality, Patch::Keep);
-            apply_opt(&mut case.nationality, nationality.map(|n| n.as_str().to_string()));
-            apply_opt(&mut case.region, region);
-            apply_opt(&mut case.language, language.map(|l| l.as_str().to_string()));
-            apply_opt(
-                &mut case.pseudonym,
-                pseudonym.map(|p| keyring.seal("cases.pseudonym", id, p.as_str())),
-            );
-            apply_opt(
-                &mut case.police_report_intention,
-                intention.map(|i| i.as_str().to_string()),
-            );
-            apply_opt(&mut case.last_incident_date, last_incident);
-            apply(&mut case.needs, needs.map(|n| needs_json(&n)));
-            apply(&mut case.unaccompanied, unaccompanied);
-            if case.unaccompanied && !is_minor(&case) {
-                return Err(ApiError::field("unaccompanied", UNACCOMPANIED_MINORS_ONLY));
-            }
-            // Recording the nationality after reasonable grounds starts (or ends) the
-            // reflection period, counted from the grounds date.
-            if nationality_changed && let Some(grounds) = case.reasonable_grounds_on {
-                let nationality = nationality_of(&case);
-                case.reflection_period_end =
-                    reflection_period_end(grounds, nationality.as_ref(), ctx.settings.cases.reflection_period_days);
-            }
-            case.version += 1;
-            case.updated_at = now;
-            if !case_rows::update_versioned(conn, &case, version)? {
-                return Err(ApiError::PreconditionFailed);
-            }
-            match (clear_identifying, identifying) {
-                (true, _) => case_rows::replace_identifying_details(conn, id, None)?,
-                (false, Some(details)) => {
-                    case_rows::replace_identifying_details(conn, id, details.to_row(id, now, &keyring).as_ref())?
-                }
-                (false, None) => {}
-            }
-            common::audit(conn, &actor, "case.update", "case", id, Some(id), "ok", now)?;
-            CaseBundle::load(conn, &actor, &keyring, id)
-        })
-        .await?;
-    Ok(ok_with_etag(bundle.case.version, bundle.view()))
-}
-
-fn apply<T>(field: &mut T, patch: Patch<T>) {
-    if let Patch::Set(value) = patch {
-        *field = value;
-    }
-}
-
-fn apply_opt<T>(field: &mut Option<T>, patch: Patch<T>) {
-    match patch {
-        Patch::Keep => {}
-        Patch::Clear => *field = None,
-        Patch::Set(value) => *field = Some(value),
-    }
-}
-
-impl<T> Patch<T> {
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
-        match self {
-            Patch::Keep => Patch::Keep,
-            Patch::Clear => Patch::Clear,
-            Patch::Set(value) => Patch::Set(f(value)),
-        }
-    }
+        seen: app::SeenVersion::Missing,
+    })
 }
 
 /// The body of `POST /cases/{id}/identification`.
@@ -1143,7 +510,7 @@ pub async fn identification(
     path: web::Path<CasePath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&path.id)?;
+    let id = path.id()?;
     let mut f = Fields::new(body.into_inner())?;
     let decision = f.required(
         "decision",
@@ -1154,72 +521,10 @@ pub async fn identification(
     let (Some(decision), Some(basis)) = (decision, basis) else {
         return Err(ApiError::internal("validated field missing"));
     };
-    let now = ctx.now();
-    let keyring = ctx.keyring.clone();
-    let reflection_days = ctx.settings.cases.reflection_period_days;
-    let bundle = ctx
-        .db
-        .write(move |conn| {
-            // Visibility and role before the case's state: a closed or erased case of another
-            // organisation answers 404 like a random id.
-            let mut case = case_for_identification(conn, &actor, id)?;
-            let who = IdentificationActor {
-                caseworker_of_owner: case.organisation == actor.org && actor.has(Role::Caseworker),
-                coordinator_of_focal_point: actor.principal().is_focal_point_coordinator(),
-            };
-            let current: IdentificationStatus = case.identification_status.parse().map_err(ApiError::internal)?;
-            let decided = decide_identification(current, decision, who);
-            if decided != Err(IdentificationRefusal::Forbidden) {
-                common::writable(&case)?;
-            }
-            let next = decided.map_err(|refusal| match refusal {
-                IdentificationRefusal::Forbidden => ApiError::Forbidden(match decision {
-                    IdentificationDecision::ReasonableGrounds => {
-                        "reasonable grounds are recorded by a caseworker of the owning organisation".into()
-                    }
-                    _ => "identification is decided by a coordinator of the national focal point".into(),
-                }),
-                IdentificationRefusal::NotAllowedFrom { status } => ApiError::Conflict {
-                    detail: format!(
-                        "`{}` cannot be decided while the case is `{}`",
-                        decision.as_str(),
-                        status.as_str()
-                    ),
-                    allowed_actions: None,
-                },
-            })?;
-            let version = case.version;
-            case.identification_status = next.as_str().into();
-            if decision == IdentificationDecision::ReasonableGrounds {
-                let today = now.0.date_naive();
-                case.reasonable_grounds_on = Some(today);
-                case.reflection_period_end =
-                    reflection_period_end(today, nationality_of(&case).as_ref(), reflection_days);
-            }
-            case.version += 1;
-            case.updated_at = now;
-            if !case_rows::update_versioned(conn, &case, version)? {
-                return Err(ApiError::PreconditionFailed);
-            }
-            let decision_id = Id(uuid::Uuid::now_v7());
-            case_rows::insert_identification_decision(
-                conn,
-                &IdentificationDecisionRow {
-                    id: decision_id,
-                    case_id: id,
-                    decision: decision.as_str().into(),
-                    basis: keyring.seal("identification_decisions.basis", decision_id, basis.as_str()),
-                    actor_sub: actor.sub.clone(),
-                    actor_org: actor.org.clone(),
-                    decided_at: now,
-                },
-            )?;
-            let action = format!("identification.{}", decision.as_str());
-            common::audit(conn, &actor, &action, "case", id, Some(id), next.as_str(), now)?;
-            CaseBundle::load(conn, &actor, &keyring, id)
-        })
+    let view = ctx
+        .write(actor, move |c| app::identification::record(c, id, decision, basis))
         .await?;
-    Ok(ok_with_etag(bundle.case.version, bundle.view()))
+    Ok(ok_with_etag(view.version, view))
 }
 
 // ---------------------------------------------------------------------------
@@ -1237,56 +542,6 @@ pub struct ConsentInput {
     pub method: ConsentMethod,
     /// The language the person was informed in (Art. 11(5)/(6)), e.g. `nl`, `en`, `ro`.
     pub information_language: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConsentView {
-    pub id: uuid::Uuid,
-    pub case_id: uuid::Uuid,
-    pub scope: ConsentScope,
-    pub organisation: String,
-    pub given_by: ConsentGiver,
-    pub method: ConsentMethod,
-    pub information_language: String,
-    pub recorded_by: String,
-    pub recorded_at: chrono::DateTime<chrono::Utc>,
-    pub withdrawn: bool,
-    pub withdrawn_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConsentList {
-    pub items: Vec<ConsentView>,
-}
-
-pub fn consent_view(row: &ConsentRow) -> Result<ConsentView, ApiError> {
-    Ok(ConsentView {
-        id: row.id.0,
-        case_id: row.case_id.0,
-        scope: row.scope.parse().map_err(ApiError::internal)?,
-        organisation: row.organisation.clone(),
-        given_by: row.given_by.parse().map_err(ApiError::internal)?,
-        method: row.method.parse().map_err(ApiError::internal)?,
-        information_language: row.information_language.clone(),
-        recorded_by: row.recorded_by.clone(),
-        recorded_at: row.recorded_at.0,
-        withdrawn: row.withdrawn_at.is_some(),
-        withdrawn_at: row.withdrawn_at.map(|t| t.0),
-    })
-}
-
-pub fn organisation_slug<'a>(registry: &'a Registry) -> impl Fn(&Value) -> Result<String, String> + 'a {
-    move |value| {
-        let text = input::string(value)?;
-        if registry.get(text).is_some() {
-            Ok(text.to_string())
-        } else {
-            Err(format!(
-                "must be an organisation of the registry: {}",
-                registry.slugs().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        }
-    }
 }
 
 /// Records informed consent (caseworker of the owning organisation).
@@ -1310,75 +565,35 @@ pub async fn create_consent(
     path: web::Path<CasePath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let case_id = parse_id(&path.id)?;
+    let case_id = path.id()?;
     let body = body.into_inner();
-    let idempotency = Idempotency::new(
-        &ctx.keyring,
-        &req,
-        &format!("POST /cases/{}/consents", case_id.0),
-        &body,
-    )?;
+    let idempotency = idempotency(&ctx, &req, format!("POST /cases/{}/consents", case_id.0), &body)?;
     let mut f = Fields::new(body)?;
     let scope = f.required("scope", enum_field(&ConsentScope::ALL, ConsentScope::as_str));
-    let organisation = f.required("organisation", organisation_slug(&ctx.registry));
+    let organisation = f.required("organisation", organisation_slug(ctx.registry()));
     let given_by = f.required("given_by", enum_field(&ConsentGiver::ALL, ConsentGiver::as_str));
     let method = f.required("method", enum_field(&ConsentMethod::ALL, ConsentMethod::as_str));
     let language = f.required("information_language", language);
     f.finish()?;
-    let (Some(scope), Some(organisation), Some(given_by), Some(method), Some(language)) =
+    let (Some(scope), Some(organisation), Some(given_by), Some(method), Some(information_language)) =
         (scope, organisation, given_by, method, language)
     else {
         return Err(ApiError::internal("validated field missing"));
     };
-    let now = ctx.now();
-    let row = ctx
-        .db
-        .write(move |conn| {
-            common::writable(&case_for(conn, &actor, case_id, CaseAction::RecordConsent)?)?;
-            let id = match idempotency.replay(conn, &actor)? {
-                Some(id) => id,
-                None => {
-                    let id = Id(uuid::Uuid::now_v7());
-                    case_rows::insert_consent(
-                        conn,
-                        &ConsentRow {
-                            id,
-                            case_id,
-                            scope: scope.as_str().into(),
-                            organisation,
-                            given_by: given_by.as_str().into(),
-                            method: method.as_str().into(),
-                            information_language: language.as_str().into(),
-                            recorded_by: actor.sub.clone(),
-                            recorded_at: now,
-                            withdrawn_at: None,
-                            withdrawn_by: None,
-                        },
-                    )?;
-                    idempotency.remember(conn, &actor, id, now)?;
-                    common::audit(
-                        conn,
-                        &actor,
-                        "consent.create",
-                        "consent",
-                        id,
-                        Some(case_id),
-                        scope.as_str(),
-                        now,
-                    )?;
-                    id
-                }
-            };
-            case_rows::consents_for(conn, case_id)?
-                .into_iter()
-                .find(|c| c.id == id)
-                .ok_or(ApiError::NotFound)
-        })
+    let new = NewConsent {
+        scope,
+        organisation,
+        given_by,
+        method,
+        information_language,
+    };
+    let view = ctx
+        .write(actor, move |c| app::consents::record(c, case_id, new, &idempotency))
         .await?;
     Ok(created(
-        format!("/api/v1/cases/{}/consents/{}", case_id.0, row.id.0),
+        format!("/api/v1/cases/{}/consents/{}", case_id.0, view.id),
         None,
-        consent_view(&row)?,
+        view,
     ))
 }
 
@@ -1395,16 +610,9 @@ pub async fn create_consent(
 )]
 #[get("/cases/{id}/consents")]
 pub async fn list_consents(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Result<HttpResponse, ApiError> {
-    let case_id = parse_id(&path.id)?;
-    let rows = ctx
-        .db
-        .run(move |conn| {
-            case_for(conn, &actor, case_id, CaseAction::ReadConsents)?;
-            case_rows::consents_for(conn, case_id).map_err(ApiError::from)
-        })
-        .await?;
-    let items = rows.iter().map(consent_view).collect::<Result<_, _>>()?;
-    Ok(HttpResponse::Ok().json(ConsentList { items }))
+    let case_id = path.id()?;
+    let found = ctx.read(actor, move |c| app::consents::list(c, case_id)).await?;
+    Ok(HttpResponse::Ok().json(found))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -1432,87 +640,12 @@ pub async fn withdraw_consent(
     ctx: Context,
     path: web::Path<ConsentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let case_id = parse_id(&path.id)?;
-    let consent_id = parse_id(&path.consent_id)?;
-    let now = ctx.now();
-    let notifier = ctx.notifier.clone();
-    let keyring = ctx.keyring.clone();
-    let row = ctx
-        .db
-        .write(move |conn| {
-            common::writable(&case_for(conn, &actor, case_id, CaseAction::WithdrawConsent)?)?;
-            let consents = case_rows::consents_for(conn, case_id)?;
-            let consent = consents
-                .iter()
-                .find(|c| c.id == consent_id)
-                .ok_or(ApiError::NotFound)?
-                .clone();
-            if !case_rows::withdraw_consent(conn, consent_id, &actor.sub, now)? {
-                return Err(ApiError::Conflict {
-                    detail: "this consent was already withdrawn".into(),
-                    allowed_actions: None,
-                });
-            }
-            // The organisations holding handed-over, open referrals on this consent hear of it.
-            let affected: Vec<ReferralRow> = referral_rows::for_case(conn, case_id)?
-                .into_iter()
-                .filter(|r| {
-                    r.to_organisation == consent.organisation
-                        && r.submitted_at.is_some()
-                        && r.state.parse::<ReferralState>().is_ok_and(|s| s.is_open())
-                })
-                .collect();
-            if consent.scope == ConsentScope::Referral.as_str() {
-                let remaining: Vec<&ConsentRow> = consents
-                    .iter()
-                    .filter(|c| {
-                        c.id != consent_id
-                            && c.withdrawn_at.is_none()
-                            && c.scope == ConsentScope::Referral.as_str()
-                            && c.organisation == consent.organisation
-                    })
-                    .collect();
-                for referral in referral_rows::for_case(conn, case_id)? {
-                    // Another standing consent for the same receiver keeps it going.
-                    let relied = remaining.is_empty()
-                        && (referral.consent_id == Some(consent_id)
-                            || (referral.state == ReferralState::Draft.as_str()
-                                && referral.to_organisation == consent.organisation));
-                    if relied {
-                        super::referrals::withdraw_by_system(
-                            conn,
-                            &notifier,
-                            &keyring,
-                            referral,
-                            &actor,
-                            now,
-                            "consent withdrawn",
-                        )?;
-                    }
-                }
-            }
-            if consent.scope != ConsentScope::PoliceContact.as_str() {
-                for referral in &affected {
-                    notifier.consent_withdrawn(conn, referral, now)?;
-                }
-            }
-            common::audit(
-                conn,
-                &actor,
-                "consent.withdraw",
-                "consent",
-                consent_id,
-                Some(case_id),
-                &consent.scope,
-                now,
-            )?;
-            case_rows::consents_for(conn, case_id)?
-                .into_iter()
-                .find(|c| c.id == consent_id)
-                .ok_or(ApiError::NotFound)
-        })
+    let case_id = parse_id(&path.id, CaseId)?;
+    let consent_id = parse_id(&path.consent_id, ConsentId)?;
+    let view = ctx
+        .write(actor, move |c| app::consents::withdraw(c, case_id, consent_id))
         .await?;
-    Ok(HttpResponse::Ok().json(consent_view(&row)?))
+    Ok(HttpResponse::Ok().json(view))
 }
 
 // ---------------------------------------------------------------------------
@@ -1551,126 +684,30 @@ pub async fn legal_basis(
     path: web::Path<CasePath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let case_id = parse_id(&path.id)?;
+    let case_id = path.id()?;
     let body = body.into_inner();
-    let idempotency = Idempotency::new(
-        &ctx.keyring,
-        &req,
-        &format!("POST /cases/{}/legal-basis", case_id.0),
-        &body,
-    )?;
+    let idempotency = idempotency(&ctx, &req, format!("POST /cases/{}/legal-basis", case_id.0), &body)?;
     let mut f = Fields::new(body)?;
     let basis = f.required("basis", |v| match input::string(v)? {
-        "child_protection" => Ok("child_protection".to_string()),
+        "child_protection" => Ok(()),
         _ => Err("must be child_protection".to_string()),
     });
     let justification = f.required("justification", input::note);
     f.finish()?;
-    let (Some(basis), Some(justification)) = (basis, justification) else {
+    let (Some(()), Some(justification)) = (basis, justification) else {
         return Err(ApiError::internal("validated field missing"));
     };
-    let now = ctx.now();
-    let keyring = ctx.keyring.clone();
-    let row = ctx
-        .db
-        .write(move |conn| {
-            common::writable(&case_for(conn, &actor, case_id, CaseAction::RecordLegalBasis)?)?;
-            let id = match idempotency.replay(conn, &actor)? {
-                Some(id) => id,
-                None => {
-                    let id = Id(uuid::Uuid::now_v7());
-                    case_rows::insert_legal_basis(
-                        conn,
-                        &LegalBasisRow {
-                            id,
-                            case_id,
-                            basis,
-                            justification: keyring.seal("legal_bases.justification", id, justification.as_str()),
-                            recorded_by: actor.sub.clone(),
-                            recorded_org: actor.org.clone(),
-                            recorded_at: now,
-                        },
-                    )?;
-                    idempotency.remember(conn, &actor, id, now)?;
-                    common::audit(
-                        conn,
-                        &actor,
-                        "legal_basis.create",
-                        "legal_basis",
-                        id,
-                        Some(case_id),
-                        "child_protection",
-                        now,
-                    )?;
-                    id
-                }
-            };
-            case_rows::legal_bases_for(conn, case_id)?
-                .into_iter()
-                .find(|b| b.id == id)
-                .ok_or(ApiError::NotFound)
+    let view = ctx
+        .write(actor, move |c| {
+            app::consents::record_legal_basis(c, case_id, justification, &idempotency)
         })
         .await?;
-    let row = open_legal_basis(&ctx.keyring, row)?;
-    let view = LegalBasisView {
-        id: row.id.0,
-        basis: row.basis.clone(),
-        justification: row.justification.clone(),
-        recorded_by: row.recorded_by.clone(),
-        recorded_at: row.recorded_at.0,
-    };
     Ok(created(format!("/api/v1/cases/{}", case_id.0), None, view))
 }
 
 // ---------------------------------------------------------------------------
 // Anonymous notification to the focal point
 // ---------------------------------------------------------------------------
-
-/// What the national focal point receives when an adult does not consent to any referral:
-/// statistical facts only, no pseudonym, no identifying details.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AnonymousNotificationView {
-    pub id: uuid::Uuid,
-    pub case_id: uuid::Uuid,
-    pub from_organisation: String,
-    pub focal_point: String,
-    pub minor: bool,
-    pub age_at_contact: Option<i32>,
-    pub gender: Option<Gender>,
-    pub nationality_group: NationalityGroup,
-    pub exploitation_forms: Vec<ExploitationForm>,
-    pub region: Option<String>,
-    pub contact_date: NaiveDate,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AnonymousNotificationList {
-    pub items: Vec<AnonymousNotificationView>,
-    pub next_cursor: Option<String>,
-}
-
-pub fn notification_view(row: &AnonymousNotificationRow) -> AnonymousNotificationView {
-    AnonymousNotificationView {
-        id: row.id.0,
-        case_id: row.case_id.0,
-        from_organisation: row.from_organisation.clone(),
-        focal_point: row.focal_point.clone(),
-        minor: row.minor,
-        age_at_contact: row.age_at_contact,
-        gender: parse_text(&row.gender),
-        nationality_group: row.nationality_group.parse().unwrap_or(NationalityGroup::Unknown),
-        exploitation_forms: forms_from_flags(
-            row.exploitation_sexual,
-            row.exploitation_criminal,
-            row.exploitation_labour,
-            row.exploitation_other,
-        ),
-        region: row.region.clone(),
-        contact_date: row.contact_date,
-        created_at: row.created_at.0,
-    }
-}
 
 /// Files the anonymous notification for an adult who does not consent to any referral
 /// (caseworker of the owning organisation). The body is empty (`{}`).
@@ -1694,93 +731,26 @@ pub async fn anonymous_notification(
     path: web::Path<CasePath>,
     body: Option<web::Json<Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let case_id = parse_id(&path.id)?;
+    let case_id = path.id()?;
     let body = body
         .map(web::Json::into_inner)
         .unwrap_or_else(|| Value::Object(Default::default()));
-    let idempotency = Idempotency::new(
-        &ctx.keyring,
+    let idempotency = idempotency(
+        &ctx,
         &req,
-        &format!("POST /cases/{}/anonymous-notification", case_id.0),
+        format!("POST /cases/{}/anonymous-notification", case_id.0),
         &body,
     )?;
     Fields::new(body)?.finish()?;
-    let focal_point = ctx
-        .registry
-        .focal_point()
-        .map(|o| o.slug.clone())
-        .ok_or_else(|| ApiError::internal("no focal point"))?;
-    let now = ctx.now();
-    let row = ctx
-        .db
-        .write(move |conn| {
-            let case = case_for(conn, &actor, case_id, CaseAction::NotifyAnonymously)?;
-            common::writable(&case)?;
-            if let Some(id) = idempotency.replay(conn, &actor)? {
-                return case_rows::find_anonymous_notification(conn, id)?.ok_or(ApiError::NotFound);
-            }
-            if case_rows::anonymous_notification_for(conn, case_id)?.is_some() {
-                return Err(ApiError::Conflict {
-                    detail: "this case has already been notified to the focal point".into(),
-                    allowed_actions: None,
-                });
-            }
-            let mut problems = Vec::new();
-            if is_minor(&case) {
-                problems.push("case_is_minor".to_string());
-            }
-            let consents = case_rows::consents_for(conn, case_id)?;
-            if consents
-                .iter()
-                .any(|c| c.scope == ConsentScope::Referral.as_str() && c.withdrawn_at.is_none())
-            {
-                problems.push("referral_consent_exists".to_string());
-            }
-            if !problems.is_empty() {
-                return Err(ApiError::GuardsFailed {
-                    detail: "an anonymous notification is for an adult who does not consent to any referral; a child \
-                             is referred on a statutory basis instead"
-                        .into(),
-                    guards: problems,
-                });
-            }
-            let row = AnonymousNotificationRow {
-                id: Id(uuid::Uuid::now_v7()),
-                case_id,
-                from_organisation: actor.org.clone(),
-                focal_point,
-                minor: false,
-                age_at_contact: case.age_at_contact,
-                gender: case.gender.clone(),
-                nationality_group: NationalityGroup::of(nationality_of(&case)).as_str().into(),
-                exploitation_sexual: case.exploitation_sexual,
-                exploitation_criminal: case.exploitation_criminal,
-                exploitation_labour: case.exploitation_labour,
-                exploitation_other: case.exploitation_other,
-                region: case.region.clone(),
-                contact_date: case.contact_date,
-                created_by: actor.sub.clone(),
-                created_at: now,
-            };
-            case_rows::insert_anonymous_notification(conn, &row)?;
-            idempotency.remember(conn, &actor, row.id, now)?;
-            common::audit(
-                conn,
-                &actor,
-                "anonymous_notification.create",
-                "anonymous_notification",
-                row.id,
-                Some(case_id),
-                "ok",
-                now,
-            )?;
-            Ok(row)
+    let view = ctx
+        .write(actor, move |c| {
+            app::anonymous_notifications::file(c, case_id, &idempotency)
         })
         .await?;
     Ok(created(
-        format!("/api/v1/anonymous-notifications/{}", row.id.0),
+        format!("/api/v1/anonymous-notifications/{}", view.id),
         None,
-        notification_view(&row),
+        view,
     ))
 }
 
@@ -1801,28 +771,10 @@ pub async fn list_anonymous_notifications(
     ctx: Context,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    access::oversee(actor.principal())?;
-    let page = Page::parse(
-        query.limit,
-        query.cursor.as_deref(),
-        ctx.settings.cases.page_size_default,
-        ctx.settings.cases.page_size_max,
-    )?;
-    let (before, limit) = (page.before, page.fetch());
-    let org = actor.org.clone();
-    let rows = ctx
-        .db
-        .run(move |conn| {
-            case_rows::anonymous_notifications_for_focal_point(conn, &org, before, limit).map_err(ApiError::from)
-        })
+    crate::domain::access::oversee(actor.principal())?;
+    let page = query.page(ctx.settings())?;
+    let found = ctx
+        .read(actor, move |c| app::anonymous_notifications::list(c, page))
         .await?;
-    let (rows, next_cursor) = page.finish(rows, |r| r.id);
-    Ok(HttpResponse::Ok().json(AnonymousNotificationList {
-        items: rows.iter().map(notification_view).collect(),
-        next_cursor,
-    }))
-}
-
-pub fn referral_rows_of(conn: &mut AnyConnection, case_id: Id) -> Result<Vec<ReferralRow>, ApiError> {
-    Ok(referral_rows::for_case(conn, case_id)?)
+    Ok(HttpResponse::Ok().json(found))
 }

@@ -12,15 +12,7 @@ use serde_json::{Map, Value};
 use crate::domain::text::{Text, TextProblem};
 use crate::error::{ApiError, FieldError};
 
-/// A change requested by a PATCH body for one field.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Patch<T> {
-    /// The field was not in the body: keep the stored value.
-    Keep,
-    /// The field was `null`: clear it.
-    Clear,
-    Set(T),
-}
+pub use crate::app::Patch;
 
 pub struct Fields {
     map: Map<String, Value>,

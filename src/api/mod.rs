@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod cases;
 pub mod common;
+pub mod context;
 pub mod health;
 pub mod input;
 pub mod organisations;

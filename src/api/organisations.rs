@@ -2,75 +2,16 @@
 //! live capacity, updated by each organisation's own intake staff and admins.
 
 use actix_web::{HttpResponse, get, put, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::cases::Context;
+use super::context::Context;
 use super::input::{self, Fields};
-use crate::auth::Actor;
-use crate::db::organisations::{self, CapacityRow, OrganisationRow};
-use crate::domain::organisation::{OrganisationKind, Registry, ServiceOffer, is_valid_slug};
+use crate::app;
+use crate::app::capacity::{CapacityReport, OrganisationList, OrganisationView};
+use crate::domain::access::Actor;
 use crate::error::{ApiError, FieldError};
-
-/// Places free in a capacity-managed service, as last reported.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CapacityView {
-    pub service: String,
-    pub places_free: i32,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// A partner organisation, with its service directory entry and live capacity.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrganisationView {
-    pub slug: String,
-    pub name: String,
-    pub kind: OrganisationKind,
-    /// Service codes from the registry's vocabulary.
-    pub services: Vec<String>,
-    /// Region codes, or `["national"]`.
-    pub regions: Vec<String>,
-    pub intake_email: String,
-    pub accepts_minors: bool,
-    pub available_24_7: bool,
-    /// The national focal point for referrals.
-    pub focal_point: bool,
-    /// Per service: who is eligible, when it is available, whether capacity is managed.
-    pub offers: Vec<ServiceOffer>,
-    /// Live capacity of capacity-managed services; a service not listed has not reported.
-    pub capacity: Vec<CapacityView>,
-}
-
-fn view(row: &OrganisationRow, registry: &Registry, capacity: &[CapacityRow]) -> OrganisationView {
-    let org = row.to_organisation();
-    OrganisationView {
-        offers: registry.offers_of(&org.slug).to_vec(),
-        capacity: capacity
-            .iter()
-            .filter(|c| c.organisation == org.slug)
-            .map(|c| CapacityView {
-                service: c.service.clone(),
-                places_free: c.places_free,
-                updated_at: c.updated_at.0,
-            })
-            .collect(),
-        slug: org.slug,
-        name: org.name,
-        kind: org.kind,
-        services: org.services,
-        regions: org.regions,
-        intake_email: org.intake_email,
-        accepts_minors: org.accepts_minors,
-        available_24_7: org.available_24_7,
-        focal_point: org.focal_point,
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrganisationList {
-    pub items: Vec<OrganisationView>,
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SlugPath {
@@ -87,13 +28,9 @@ pub struct SlugPath {
     )
 )]
 #[get("/organisations")]
-pub async fn list(_actor: Actor, ctx: Context) -> Result<HttpResponse, ApiError> {
-    let (rows, capacity) = ctx
-        .db
-        .run(|conn| Ok::<_, ApiError>((organisations::list_active(conn)?, organisations::capacity(conn)?)))
-        .await?;
-    let items = rows.iter().map(|r| view(r, &ctx.registry, &capacity)).collect();
-    Ok(HttpResponse::Ok().json(OrganisationList { items }))
+pub async fn list(actor: Actor, ctx: Context) -> Result<HttpResponse, ApiError> {
+    let found = ctx.read(actor, app::capacity::directory).await?;
+    Ok(HttpResponse::Ok().json(found))
 }
 
 /// One partner organisation.
@@ -107,20 +44,10 @@ pub async fn list(_actor: Actor, ctx: Context) -> Result<HttpResponse, ApiError>
     )
 )]
 #[get("/organisations/{slug}")]
-pub async fn get(_actor: Actor, ctx: Context, path: web::Path<SlugPath>) -> Result<HttpResponse, ApiError> {
+pub async fn get(actor: Actor, ctx: Context, path: web::Path<SlugPath>) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner().slug;
-    if !is_valid_slug(&slug) {
-        return Err(ApiError::UnknownOrganisation);
-    }
-    let (row, capacity) = ctx
-        .db
-        .run(move |conn| {
-            let row = organisations::find_active(conn, &slug)?.ok_or(ApiError::UnknownOrganisation)?;
-            let capacity = organisations::capacity_of(conn, &slug)?;
-            Ok::<_, ApiError>((row, capacity))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(view(&row, &ctx.registry, &capacity)))
+    let view = ctx.read(actor, move |c| app::capacity::organisation(c, &slug)).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// The body of `PUT /organisations/{slug}/capacity`.
@@ -160,11 +87,20 @@ pub async fn set_capacity(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner().slug;
-    if !is_valid_slug(&slug) || ctx.registry.get(&slug).is_none() {
-        return Err(ApiError::UnknownOrganisation);
+    // Who may report comes before what was sent, as it always has for this route.
+    if crate::domain::organisation::is_valid_slug(&slug) && ctx.registry().get(&slug).is_some() {
+        crate::domain::access::report_capacity(actor.principal(), &slug)?;
     }
-    crate::domain::access::report_capacity(actor.principal(), &slug)?;
-    let mut f = Fields::new(body.into_inner())?;
+    let reports = parse_reports(body.into_inner())?;
+    let view = ctx
+        .write(actor, move |c| app::capacity::report(c, &slug, reports))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The shape of a capacity report; which services may be reported is the use case's.
+fn parse_reports(body: Value) -> Result<Vec<CapacityReport>, ApiError> {
+    let mut f = Fields::new(body)?;
     let entries = f.required("services", |v| {
         let items = v.as_array().ok_or_else(|| "must be a list".to_string())?;
         if items.is_empty() {
@@ -174,7 +110,7 @@ pub async fn set_capacity(
     });
     f.finish()?;
     let entries = entries.ok_or_else(|| ApiError::internal("validated field missing"))?;
-    let mut updates = Vec::new();
+    let mut reports = Vec::new();
     let mut problems = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
         let mut e = match Fields::new(entry) {
@@ -184,26 +120,12 @@ pub async fn set_capacity(
                 continue;
             }
         };
-        let service = e.required("service", |v| {
-            let code = input::string(v)?;
-            match ctx.registry.offer(&slug, code) {
-                Some(offer) if offer.capacity_managed => Ok(code.to_string()),
-                Some(_) => Err("is not a capacity-managed service of this organisation".to_string()),
-                None => Err("is not a service of this organisation".to_string()),
-            }
-        });
-        let places = e.required("places_free", |v| {
-            input::integer(v).and_then(|n| {
-                i32::try_from(n)
-                    .ok()
-                    .filter(|n| (0..=10_000).contains(n))
-                    .ok_or_else(|| "must be 0 to 10000".into())
-            })
-        });
+        let service = e.required("service", |v| input::string(v).map(str::to_string));
+        let places = e.required("places_free", input::integer);
         match e.finish() {
             Ok(()) => {
-                if let (Some(service), Some(places)) = (service, places) {
-                    updates.push((service, places));
+                if let (Some(service), Some(places_free)) = (service, places) {
+                    reports.push(CapacityReport { service, places_free });
                 }
             }
             Err(ApiError::Validation(errors)) => problems.extend(
@@ -217,40 +139,5 @@ pub async fn set_capacity(
     if !problems.is_empty() {
         return Err(ApiError::Validation(problems));
     }
-    let now = ctx.now();
-    let org = slug.clone();
-    let (row, capacity) = ctx
-        .db
-        .write(move |conn| {
-            for (service, places_free) in &updates {
-                organisations::set_capacity(
-                    conn,
-                    &CapacityRow {
-                        organisation: org.clone(),
-                        service: service.clone(),
-                        places_free: *places_free,
-                        updated_by: actor.sub.clone(),
-                        updated_at: now,
-                    },
-                )?;
-            }
-            let outcome = updates
-                .iter()
-                .map(|(s, n)| format!("{s}={n}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let entry = crate::db::audit::NewAuditEntry::new(
-                "organisation.capacity",
-                "organisation",
-                org.clone(),
-                None,
-                &outcome,
-            )
-            .by(&actor.sub, &actor.org, actor.roles_text());
-            crate::db::audit::append(conn, &entry, now)?;
-            let row = organisations::find_active(conn, &org)?.ok_or(ApiError::NotFound)?;
-            Ok::<_, ApiError>((row, organisations::capacity_of(conn, &org)?))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(view(&row, &ctx.registry, &capacity)))
+    Ok(reports)
 }

@@ -20,8 +20,7 @@ use crate::error::ApiError;
 pub use keys::KeyError;
 use keys::KeyStore;
 
-use crate::domain::access::Principal;
-pub use crate::domain::access::Role;
+pub use crate::domain::access::{Actor, Role};
 
 /// A token's `aud`: one audience or several (RFC 7519 §4.1.3; Keycloak sends an array).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,36 +43,6 @@ pub struct Claims {
     pub aud: Audience,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
-}
-
-/// The authenticated caller: who, for which organisation, in which roles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub sub: String,
-    pub org: String,
-    pub roles: Vec<Role>,
-    /// Whether `org` is the registry's national focal point.
-    pub at_focal_point: bool,
-}
-
-impl Actor {
-    /// The caller as `domain::access` sees them.
-    pub fn principal(&self) -> Principal<'_> {
-        Principal {
-            sub: &self.sub,
-            org: &self.org,
-            roles: &self.roles,
-            at_focal_point: self.at_focal_point,
-        }
-    }
-
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    pub fn roles_text(&self) -> String {
-        self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
-    }
 }
 
 /// Which check a token failed. Never carries a claim value or the token: this is what the

@@ -324,3 +324,204 @@ pub fn anonymous_notifications_for_focal_point(
         .select(AnonymousNotificationRow::as_select())
         .load(conn)
 }
+
+// ---------------------------------------------------------------------------
+// Typed: rows converted to domain types once, here
+// ---------------------------------------------------------------------------
+
+use super::{DbError, RowError, code, code_opt};
+use crate::domain::case::{Age, Case, CountryCode, ExploitationForm, ExploitationForms};
+use crate::domain::consent::Consent;
+use crate::domain::ids::{CaseId, ConsentId};
+use crate::domain::text::Sealed;
+
+/// The four stored flags as the set of forms.
+pub fn forms_from_flags(sexual: bool, criminal: bool, labour: bool, other: bool) -> Vec<ExploitationForm> {
+    [
+        (sexual, ExploitationForm::Sexual),
+        (criminal, ExploitationForm::Criminal),
+        (labour, ExploitationForm::Labour),
+        (other, ExploitationForm::Other),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, form)| form)
+    .collect()
+}
+
+impl TryFrom<CaseRow> for Case {
+    type Error = RowError;
+
+    fn try_from(row: CaseRow) -> Result<Self, RowError> {
+        const T: &str = "cases";
+        let forms = forms_from_flags(
+            row.exploitation_sexual,
+            row.exploitation_criminal,
+            row.exploitation_labour,
+            row.exploitation_other,
+        );
+        Ok(Case {
+            id: CaseId(row.id.0),
+            reporter_role: code(T, "reporter_role", &row.reporter_role)?,
+            contact_channel: code(T, "contact_channel", &row.contact_channel)?,
+            forms: ExploitationForms::parse(forms).map_err(|_| RowError {
+                table: T,
+                column: "exploitation_*",
+            })?,
+            age_at_contact: row
+                .age_at_contact
+                .map(|a| Age::parse(i64::from(a)))
+                .transpose()
+                .map_err(|_| RowError {
+                    table: T,
+                    column: "age_at_contact",
+                })?,
+            gender: code_opt(T, "gender", row.gender.as_deref())?,
+            nationality: row
+                .nationality
+                .as_deref()
+                .map(CountryCode::parse)
+                .transpose()
+                .map_err(|_| RowError {
+                    table: T,
+                    column: "nationality",
+                })?,
+            police_report_intention: code_opt(T, "police_report_intention", row.police_report_intention.as_deref())?,
+            identification_status: code(T, "identification_status", &row.identification_status)?,
+            needs: serde_json::from_str(&row.needs).map_err(|_| RowError {
+                table: T,
+                column: "needs",
+            })?,
+            organisation: row.organisation,
+            created_by: row.created_by,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+            version: row.version,
+            contact_date: row.contact_date,
+            age_uncertain: row.age_uncertain,
+            presumed_minor: row.presumed_minor,
+            region: row.region,
+            language: row.language,
+            pseudonym: row.pseudonym.map(Sealed),
+            reasonable_grounds_on: row.reasonable_grounds_on,
+            reflection_period_end: row.reflection_period_end,
+            last_incident_date: row.last_incident_date,
+            unaccompanied: row.unaccompanied,
+            closed_at: row.closed_at.map(|t| t.0),
+            closed_reason: row.closed_reason,
+            identifying_erased_at: row.identifying_erased_at.map(|t| t.0),
+            free_text_erased_at: row.free_text_erased_at.map(|t| t.0),
+            erasure_reason: row.erasure_reason,
+        })
+    }
+}
+
+impl From<&Case> for CaseRow {
+    fn from(c: &Case) -> Self {
+        CaseRow {
+            id: Id(c.id.0),
+            organisation: c.organisation.clone(),
+            created_by: c.created_by.clone(),
+            created_at: Instant(c.created_at),
+            updated_at: Instant(c.updated_at),
+            version: c.version,
+            reporter_role: c.reporter_role.as_str().into(),
+            contact_channel: c.contact_channel.as_str().into(),
+            contact_date: c.contact_date,
+            exploitation_sexual: c.forms.contains(ExploitationForm::Sexual),
+            exploitation_criminal: c.forms.contains(ExploitationForm::Criminal),
+            exploitation_labour: c.forms.contains(ExploitationForm::Labour),
+            exploitation_other: c.forms.contains(ExploitationForm::Other),
+            age_at_contact: c.age_at_contact.map(|a| i32::from(a.years())),
+            age_uncertain: c.age_uncertain,
+            presumed_minor: c.presumed_minor,
+            gender: c.gender.map(|g| g.as_str().into()),
+            nationality: c.nationality.map(|n| n.as_str().into()),
+            region: c.region.clone(),
+            language: c.language.clone(),
+            pseudonym: c.pseudonym.as_ref().map(|p| p.0.clone()),
+            police_report_intention: c.police_report_intention.map(|p| p.as_str().into()),
+            identification_status: c.identification_status.as_str().into(),
+            reasonable_grounds_on: c.reasonable_grounds_on,
+            reflection_period_end: c.reflection_period_end,
+            last_incident_date: c.last_incident_date,
+            needs: serde_json::to_string(&c.needs).unwrap_or_else(|_| "[]".into()),
+            unaccompanied: c.unaccompanied,
+            closed_at: c.closed_at.map(Instant),
+            closed_reason: c.closed_reason.clone(),
+            identifying_erased_at: c.identifying_erased_at.map(Instant),
+            free_text_erased_at: c.free_text_erased_at.map(Instant),
+            erasure_reason: c.erasure_reason.clone(),
+        }
+    }
+}
+
+impl TryFrom<ConsentRow> for Consent {
+    type Error = RowError;
+
+    fn try_from(row: ConsentRow) -> Result<Self, RowError> {
+        const T: &str = "consents";
+        Ok(Consent {
+            id: ConsentId(row.id.0),
+            case_id: CaseId(row.case_id.0),
+            scope: code(T, "scope", &row.scope)?,
+            given_by: code(T, "given_by", &row.given_by)?,
+            method: code(T, "method", &row.method)?,
+            organisation: row.organisation,
+            information_language: row.information_language,
+            recorded_by: row.recorded_by,
+            recorded_at: row.recorded_at.0,
+            withdrawn_at: row.withdrawn_at.map(|t| t.0),
+            withdrawn_by: row.withdrawn_by,
+        })
+    }
+}
+
+impl From<&Consent> for ConsentRow {
+    fn from(c: &Consent) -> Self {
+        ConsentRow {
+            id: Id(c.id.0),
+            case_id: Id(c.case_id.0),
+            scope: c.scope.as_str().into(),
+            organisation: c.organisation.clone(),
+            given_by: c.given_by.as_str().into(),
+            method: c.method.as_str().into(),
+            information_language: c.information_language.clone(),
+            recorded_by: c.recorded_by.clone(),
+            recorded_at: Instant(c.recorded_at),
+            withdrawn_at: c.withdrawn_at.map(Instant),
+            withdrawn_by: c.withdrawn_by.clone(),
+        }
+    }
+}
+
+pub fn case(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError> {
+    Ok(find(conn, Id(id.0))?.map(Case::try_from).transpose()?)
+}
+
+pub fn create_case(conn: &mut AnyConnection, case: &Case) -> QueryResult<()> {
+    insert(conn, &CaseRow::from(case))
+}
+
+/// Writes the case if it is still at `expected_version`; false when someone else changed it.
+pub fn save_case(conn: &mut AnyConnection, case: &Case, expected_version: i64) -> QueryResult<bool> {
+    update_versioned(conn, &CaseRow::from(case), expected_version)
+}
+
+pub fn case_page(conn: &mut AnyConnection, organisation: &str, filter: &CaseFilter) -> Result<Vec<Case>, DbError> {
+    list_for_organisation(conn, organisation, filter)?
+        .into_iter()
+        .map(|r| Case::try_from(r).map_err(DbError::from))
+        .collect()
+}
+
+pub fn consents_of(conn: &mut AnyConnection, case_id: CaseId) -> Result<Vec<Consent>, DbError> {
+    consents_for(conn, Id(case_id.0))?
+        .into_iter()
+        .map(|r| Consent::try_from(r).map_err(DbError::from))
+        .collect()
+}
+
+pub fn record_consent(conn: &mut AnyConnection, consent: &Consent) -> QueryResult<()> {
+    insert_consent(conn, &ConsentRow::from(consent))
+}

@@ -109,6 +109,31 @@ pub enum DbError {
     Migration(String),
     #[error("database task was cancelled")]
     Cancelled,
+    #[error(transparent)]
+    Row(#[from] RowError),
+}
+
+/// A stored value that does not convert to its domain type: a broken database or a bug.
+/// Names the column, never the value (it may be personal data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{table}.{column} holds a value nrm cannot read")]
+pub struct RowError {
+    pub table: &'static str,
+    pub column: &'static str,
+}
+
+/// Parses a stored code (an enum's text) of `table.column`.
+pub(crate) fn code<T: std::str::FromStr>(table: &'static str, column: &'static str, text: &str) -> Result<T, RowError> {
+    text.parse().map_err(|_| RowError { table, column })
+}
+
+/// As `code`, for a nullable column.
+pub(crate) fn code_opt<T: std::str::FromStr>(
+    table: &'static str,
+    column: &'static str,
+    text: Option<&str>,
+) -> Result<Option<T>, RowError> {
+    text.map(|t| code(table, column, t)).transpose()
 }
 
 /// Makes connections for the pool, and sets SQLite's pragmas on each.

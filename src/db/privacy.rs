@@ -355,3 +355,11 @@ pub fn reindex_names(conn: &mut AnyConnection, keyring: &Keyring) -> QueryResult
         }
     }
 }
+
+/// Marks a case erased on request, with the reason: from now on it is read-only.
+pub fn mark_erased(conn: &mut AnyConnection, case_id: Id, reason: &str) -> QueryResult<()> {
+    diesel::update(cases::table.find(case_id))
+        .set(cases::erasure_reason.eq(Some(reason)))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -250,3 +250,248 @@ pub fn insert_idempotency(conn: &mut AnyConnection, row: &IdempotencyRow) -> Que
         .execute(conn)
         .map(|_| ())
 }
+
+// ---------------------------------------------------------------------------
+// Typed: rows converted to domain types once, here
+// ---------------------------------------------------------------------------
+
+use super::{DbError, RowError, code, code_opt};
+use crate::domain::ids::{CaseId, ConsentId, ConversationId, ReferralId};
+use crate::domain::referral::{HistoryEntry, Referral};
+use crate::domain::text::Sealed;
+use crate::domain::three_way::Conversation;
+
+fn sealed(text: Option<String>) -> Option<Sealed> {
+    text.map(Sealed)
+}
+
+fn unsealed(text: &Option<Sealed>) -> Option<String> {
+    text.as_ref().map(|s| s.0.clone())
+}
+
+impl TryFrom<ReferralRow> for Referral {
+    type Error = RowError;
+
+    fn try_from(row: ReferralRow) -> Result<Self, RowError> {
+        const T: &str = "referrals";
+        Ok(Referral {
+            id: ReferralId(row.id.0),
+            case_id: CaseId(row.case_id.0),
+            services: serde_json::from_str(&row.services).map_err(|_| RowError {
+                table: T,
+                column: "services",
+            })?,
+            urgency: code(T, "urgency", &row.urgency)?,
+            state: code(T, "state", &row.state)?,
+            decline_reason: code_opt(T, "decline_reason", row.decline_reason.as_deref())?,
+            outcome: code_opt(T, "outcome", row.outcome.as_deref())?,
+            from_organisation: row.from_organisation,
+            to_organisation: row.to_organisation,
+            note: sealed(row.note),
+            version: row.version,
+            consent_id: row.consent_id.map(|c| ConsentId(c.0)),
+            created_by: row.created_by,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+            submitted_at: row.submitted_at.map(|t| t.0),
+            acknowledged_at: row.acknowledged_at.map(|t| t.0),
+            decided_at: row.decided_at.map(|t| t.0),
+            care_started_at: row.care_started_at.map(|t| t.0),
+            closed_at: row.closed_at.map(|t| t.0),
+            eligibility_override: sealed(row.eligibility_override),
+        })
+    }
+}
+
+impl From<&Referral> for ReferralRow {
+    fn from(r: &Referral) -> Self {
+        ReferralRow {
+            id: Id(r.id.0),
+            case_id: Id(r.case_id.0),
+            from_organisation: r.from_organisation.clone(),
+            to_organisation: r.to_organisation.clone(),
+            services: serde_json::to_string(&r.services).unwrap_or_else(|_| "[]".into()),
+            urgency: r.urgency.as_str().into(),
+            note: unsealed(&r.note),
+            state: r.state.as_str().into(),
+            version: r.version,
+            consent_id: r.consent_id.map(|c| Id(c.0)),
+            created_by: r.created_by.clone(),
+            created_at: Instant(r.created_at),
+            updated_at: Instant(r.updated_at),
+            submitted_at: r.submitted_at.map(Instant),
+            acknowledged_at: r.acknowledged_at.map(Instant),
+            decided_at: r.decided_at.map(Instant),
+            care_started_at: r.care_started_at.map(Instant),
+            closed_at: r.closed_at.map(Instant),
+            decline_reason: r.decline_reason.map(|d| d.as_str().into()),
+            outcome: r.outcome.map(|o| o.as_str().into()),
+            eligibility_override: unsealed(&r.eligibility_override),
+        }
+    }
+}
+
+impl TryFrom<HistoryRow> for HistoryEntry {
+    type Error = RowError;
+
+    fn try_from(row: HistoryRow) -> Result<Self, RowError> {
+        const T: &str = "referral_history";
+        Ok(HistoryEntry {
+            id: row.id.0,
+            referral_id: ReferralId(row.referral_id.0),
+            seq: row.seq,
+            action: code(T, "action", &row.action)?,
+            from: code(T, "from_state", &row.from_state)?,
+            to: code(T, "to_state", &row.to_state)?,
+            actor_sub: row.actor_sub,
+            actor_org: row.actor_org,
+            at: row.at.0,
+            reason_code: code_opt(T, "reason_code", row.reason_code.as_deref())?,
+            reason: sealed(row.reason),
+            outcome_code: code_opt(T, "outcome_code", row.outcome_code.as_deref())?,
+            outcome: sealed(row.outcome),
+        })
+    }
+}
+
+impl From<&HistoryEntry> for HistoryRow {
+    fn from(h: &HistoryEntry) -> Self {
+        HistoryRow {
+            id: Id(h.id),
+            referral_id: Id(h.referral_id.0),
+            seq: h.seq,
+            action: h.action.as_str().into(),
+            from_state: h.from.as_str().into(),
+            to_state: h.to.as_str().into(),
+            actor_sub: h.actor_sub.clone(),
+            actor_org: h.actor_org.clone(),
+            at: Instant(h.at),
+            reason_code: h.reason_code.map(|r| r.as_str().into()),
+            reason: unsealed(&h.reason),
+            outcome_code: h.outcome_code.map(|o| o.as_str().into()),
+            outcome: unsealed(&h.outcome),
+        }
+    }
+}
+
+impl TryFrom<ThreeWayRow> for Conversation {
+    type Error = RowError;
+
+    fn try_from(row: ThreeWayRow) -> Result<Self, RowError> {
+        const T: &str = "three_way_conversations";
+        Ok(Conversation {
+            id: ConversationId(row.id.0),
+            case_id: CaseId(row.case_id.0),
+            state: code(T, "state", &row.state)?,
+            reporting_intention: code_opt(T, "reporting_intention", row.reporting_intention.as_deref())?,
+            organisation: row.organisation,
+            police_organisation: row.police_organisation,
+            police_officer: row.police_officer,
+            version: row.version,
+            scheduled_for: row.scheduled_for.map(|t| t.0),
+            held_at: row.held_at.map(|t| t.0),
+            care_evaluation: sealed(row.care_evaluation),
+            police_evaluation: sealed(row.police_evaluation),
+            created_by: row.created_by,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        })
+    }
+}
+
+impl From<&Conversation> for ThreeWayRow {
+    fn from(c: &Conversation) -> Self {
+        ThreeWayRow {
+            id: Id(c.id.0),
+            case_id: Id(c.case_id.0),
+            organisation: c.organisation.clone(),
+            police_organisation: c.police_organisation.clone(),
+            police_officer: c.police_officer.clone(),
+            state: c.state.as_str().into(),
+            version: c.version,
+            scheduled_for: c.scheduled_for.map(Instant),
+            held_at: c.held_at.map(Instant),
+            care_evaluation: unsealed(&c.care_evaluation),
+            police_evaluation: unsealed(&c.police_evaluation),
+            reporting_intention: c.reporting_intention.map(|r| r.as_str().into()),
+            created_by: c.created_by.clone(),
+            created_at: Instant(c.created_at),
+            updated_at: Instant(c.updated_at),
+        }
+    }
+}
+
+fn typed<R, T: TryFrom<R, Error = RowError>>(rows: Vec<R>) -> Result<Vec<T>, DbError> {
+    rows.into_iter()
+        .map(|r| T::try_from(r).map_err(DbError::from))
+        .collect()
+}
+
+pub fn referral(conn: &mut AnyConnection, id: ReferralId) -> Result<Option<Referral>, DbError> {
+    Ok(find(conn, Id(id.0))?.map(Referral::try_from).transpose()?)
+}
+
+pub fn referrals_of(conn: &mut AnyConnection, case_id: CaseId) -> Result<Vec<Referral>, DbError> {
+    typed(for_case(conn, Id(case_id.0))?)
+}
+
+pub fn referral_page(
+    conn: &mut AnyConnection,
+    organisation: &str,
+    direction: Direction,
+    state: Option<crate::domain::referral::ReferralState>,
+    before: Option<ReferralId>,
+    limit: i64,
+) -> Result<Vec<Referral>, DbError> {
+    typed(list(
+        conn,
+        organisation,
+        direction,
+        state.map(|s| s.as_str()),
+        before.map(|b| Id(b.0)),
+        limit,
+    )?)
+}
+
+pub fn create_referral(conn: &mut AnyConnection, referral: &Referral) -> QueryResult<()> {
+    insert(conn, &ReferralRow::from(referral))
+}
+
+/// Writes the referral if it is still at `expected_version`; false when someone else moved it.
+pub fn save_referral(conn: &mut AnyConnection, referral: &Referral, expected_version: i64) -> QueryResult<bool> {
+    update_versioned(conn, &ReferralRow::from(referral), expected_version)
+}
+
+pub fn history_of(conn: &mut AnyConnection, id: ReferralId) -> Result<Vec<HistoryEntry>, DbError> {
+    typed(history(conn, Id(id.0))?)
+}
+
+pub fn add_history(conn: &mut AnyConnection, entry: &HistoryEntry) -> QueryResult<()> {
+    insert_history(conn, &HistoryRow::from(entry))
+}
+
+pub fn conversation(conn: &mut AnyConnection, id: ConversationId) -> Result<Option<Conversation>, DbError> {
+    Ok(find_three_way(conn, Id(id.0))?
+        .map(Conversation::try_from)
+        .transpose()?)
+}
+
+pub fn conversations_of(conn: &mut AnyConnection, case_id: CaseId) -> Result<Vec<Conversation>, DbError> {
+    typed(three_way_for_case(conn, Id(case_id.0))?)
+}
+
+pub fn invitations(conn: &mut AnyConnection, police_org: &str, officer: &str) -> Result<Vec<Conversation>, DbError> {
+    typed(three_way_for_officer(conn, police_org, officer)?)
+}
+
+pub fn create_conversation(conn: &mut AnyConnection, conversation: &Conversation) -> QueryResult<()> {
+    insert_three_way(conn, &ThreeWayRow::from(conversation))
+}
+
+pub fn save_conversation(
+    conn: &mut AnyConnection,
+    conversation: &Conversation,
+    expected_version: i64,
+) -> QueryResult<bool> {
+    update_three_way(conn, &ThreeWayRow::from(conversation), expected_version)
+}

@@ -36,6 +36,52 @@ impl Role {
 /// note and the history texts).
 pub const REFERRAL_STAFF: &[Role] = &[Role::Caseworker, Role::Intake, Role::Admin];
 
+/// The authenticated caller: who, for which organisation, in which roles. Made from a
+/// verified token (`auth`) or a web session; the service acts as `Actor::system`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub sub: String,
+    pub org: String,
+    pub roles: Vec<Role>,
+    /// Whether `org` is the registry's national focal point.
+    pub at_focal_point: bool,
+}
+
+impl Actor {
+    /// The service itself, acting in `org` (consent withdrawal, erasure, deadlines).
+    pub fn system(org: &str) -> Self {
+        Self {
+            sub: "system".into(),
+            org: org.to_string(),
+            roles: Vec::new(),
+            at_focal_point: false,
+        }
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.sub == "system" && self.roles.is_empty()
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The caller as the decisions below see them.
+    pub fn principal(&self) -> Principal<'_> {
+        Principal {
+            sub: &self.sub,
+            org: &self.org,
+            roles: &self.roles,
+            at_focal_point: self.at_focal_point,
+        }
+    }
+
+    /// The roles as the audit trail records them: `caseworker,intake`.
+    pub fn roles_text(&self) -> String {
+        self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    }
+}
+
 /// The caller, as access decisions see them.
 #[derive(Debug, Clone, Copy)]
 pub struct Principal<'a> {
@@ -177,7 +223,7 @@ pub enum CaseAction {
 
 /// Who may take a case action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Actor {
+enum Taker {
     /// Caseworkers of the owning organisation.
     OwnerCaseworker,
     /// Caseworkers and admins of the owning organisation.
@@ -206,11 +252,11 @@ impl CaseAction {
         Self::Erase,
     ];
 
-    fn actor(self) -> Actor {
+    fn taker(self) -> Taker {
         match self {
-            Self::Close | Self::Export | Self::ReadDisclosures => Actor::OwnerStaff,
-            Self::Erase => Actor::OwnerAdmin,
-            Self::DecideIdentification => Actor::FocalPointCoordinator,
+            Self::Close | Self::Export | Self::ReadDisclosures => Taker::OwnerStaff,
+            Self::Erase => Taker::OwnerAdmin,
+            Self::DecideIdentification => Taker::FocalPointCoordinator,
             Self::Update
             | Self::RecordReasonableGrounds
             | Self::ReadConsents
@@ -220,7 +266,7 @@ impl CaseAction {
             | Self::NotifyAnonymously
             | Self::Refer
             | Self::ReadThreeWay
-            | Self::OfferThreeWay => Actor::OwnerCaseworker,
+            | Self::OfferThreeWay => Taker::OwnerCaseworker,
         }
     }
 }
@@ -231,17 +277,17 @@ impl CaseAction {
 /// owning organisation's own staff hear that they lack a role (403).
 pub fn act_on_case(p: Principal, case: CaseFacts, action: CaseAction) -> Result<(), Denial> {
     let owner_org = p.org == case.owner;
-    match action.actor() {
-        Actor::FocalPointCoordinator if p.is_focal_point_coordinator() => Ok(()),
-        Actor::FocalPointCoordinator if owner_org => Err(Denial::Forbidden(Requirement::FocalPointCoordinator)),
+    match action.taker() {
+        Taker::FocalPointCoordinator if p.is_focal_point_coordinator() => Ok(()),
+        Taker::FocalPointCoordinator if owner_org => Err(Denial::Forbidden(Requirement::FocalPointCoordinator)),
         _ if !owner_org => Err(Denial::Hidden),
-        Actor::FocalPointCoordinator => Err(Denial::Hidden),
-        Actor::OwnerCaseworker => allow_if(p.has(Role::Caseworker), Requirement::Role(Role::Caseworker)),
-        Actor::OwnerStaff => allow_if(
+        Taker::FocalPointCoordinator => Err(Denial::Hidden),
+        Taker::OwnerCaseworker => allow_if(p.has(Role::Caseworker), Requirement::Role(Role::Caseworker)),
+        Taker::OwnerStaff => allow_if(
             p.has_any(&[Role::Caseworker, Role::Admin]),
             Requirement::AnyRole(&[Role::Caseworker, Role::Admin]),
         ),
-        Actor::OwnerAdmin => allow_if(p.has(Role::Admin), Requirement::Role(Role::Admin)),
+        Taker::OwnerAdmin => allow_if(p.has(Role::Admin), Requirement::Role(Role::Admin)),
     }
 }
 

@@ -12,8 +12,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::domain::ids::CaseId;
+use crate::domain::routing::Need;
+use crate::domain::text::Sealed;
+use crate::domain::three_way::ReportingIntention;
 
 /// A text value that names no variant of the enum it was parsed for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -530,6 +535,125 @@ pub fn reflection_period_end(
     grounds_recorded_on.checked_add_days(Days::new(u64::from(days)))
 }
 
+// ---------------------------------------------------------------------------
+// The case and its invariants
+// ---------------------------------------------------------------------------
+
+/// A case as stored: the facts of one possible victim's situation at one organisation. The
+/// pseudonym is sealed; identifying details live apart (never in this struct).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub id: CaseId,
+    /// The owning organisation.
+    pub organisation: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub reporter_role: ReporterRole,
+    pub contact_channel: ContactChannel,
+    pub contact_date: NaiveDate,
+    pub forms: ExploitationForms,
+    pub age_at_contact: Option<Age>,
+    pub age_uncertain: bool,
+    pub presumed_minor: bool,
+    pub gender: Option<Gender>,
+    pub nationality: Option<CountryCode>,
+    pub region: Option<String>,
+    pub language: Option<String>,
+    pub pseudonym: Option<Sealed>,
+    pub police_report_intention: Option<ReportingIntention>,
+    pub identification_status: IdentificationStatus,
+    pub reasonable_grounds_on: Option<NaiveDate>,
+    pub reflection_period_end: Option<NaiveDate>,
+    pub last_incident_date: Option<NaiveDate>,
+    pub needs: Vec<Need>,
+    pub unaccompanied: bool,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_reason: Option<String>,
+    pub identifying_erased_at: Option<DateTime<Utc>>,
+    pub free_text_erased_at: Option<DateTime<Utc>>,
+    pub erasure_reason: Option<String>,
+}
+
+/// Why nothing on a case may change any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadOnly {
+    #[error("this case's personal data was erased; it and everything on it are read-only")]
+    Erased,
+    #[error("this case is closed and read-only")]
+    Closed,
+}
+
+/// An unaccompanied case that is not a minor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("applies only to a minor (an age under 18, or presumed_minor)")]
+pub struct UnaccompaniedAdult;
+
+impl Case {
+    /// Handled as a child's (Art. 13(2)); see [`treated_as_minor`].
+    pub fn is_minor(&self) -> bool {
+        treated_as_minor(self.age_at_contact, self.age_uncertain, self.presumed_minor)
+    }
+
+    /// Closed and erased cases are read-only, and so is everything on them: consents,
+    /// referrals, three-way conversations.
+    pub fn writable(&self) -> Result<(), ReadOnly> {
+        if self.erasure_reason.is_some() {
+            Err(ReadOnly::Erased)
+        } else if self.closed_at.is_some() {
+            Err(ReadOnly::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn nationality_group(&self) -> NationalityGroup {
+        NationalityGroup::of(self.nationality)
+    }
+
+    /// The invariants every stored case keeps, checked after each change.
+    pub fn check(&self) -> Result<(), UnaccompaniedAdult> {
+        unaccompanied_only_if_minor(
+            self.age_at_contact,
+            self.age_uncertain,
+            self.presumed_minor,
+            self.unaccompanied,
+        )
+    }
+
+    /// Records reasonable grounds on `today`: the reflection period starts for a
+    /// third-country national (Art. 11(2); B8/3).
+    pub fn record_reasonable_grounds(&mut self, today: NaiveDate, reflection_days: u32) {
+        self.reasonable_grounds_on = Some(today);
+        self.reflection_period_end = reflection_period_end(today, self.nationality.as_ref(), reflection_days);
+    }
+
+    /// A changed nationality after reasonable grounds starts (or ends) the reflection
+    /// period, counted from the day the grounds were recorded, not from the change.
+    pub fn change_nationality(&mut self, nationality: Option<CountryCode>, reflection_days: u32) {
+        self.nationality = nationality;
+        if let Some(grounds) = self.reasonable_grounds_on {
+            self.reflection_period_end = reflection_period_end(grounds, self.nationality.as_ref(), reflection_days);
+        }
+    }
+}
+
+/// "Unaccompanied" (no parent or legal guardian in the Netherlands) is a fact about minors
+/// only: an adult on record cannot be marked unaccompanied.
+pub fn unaccompanied_only_if_minor(
+    age_at_contact: Option<Age>,
+    age_uncertain: bool,
+    presumed_minor: bool,
+    unaccompanied: bool,
+) -> Result<(), UnaccompaniedAdult> {
+    if unaccompanied && !treated_as_minor(age_at_contact, age_uncertain, presumed_minor) {
+        Err(UnaccompaniedAdult)
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -541,6 +665,87 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn case(age: Option<i64>, nationality: Option<&str>) -> Case {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        Case {
+            id: CaseId(uuid::Uuid::nil()),
+            organisation: "fier".into(),
+            created_by: "anna".into(),
+            created_at: at,
+            updated_at: at,
+            version: 1,
+            reporter_role: ReporterRole::Victim,
+            contact_channel: ContactChannel::Chat,
+            contact_date: date(2024, 3, 14),
+            forms: ExploitationForms::parse(vec![ExploitationForm::Sexual]).unwrap(),
+            age_at_contact: age.map(|a| Age::parse(a).unwrap()),
+            age_uncertain: false,
+            presumed_minor: false,
+            gender: None,
+            nationality: nationality.map(cc),
+            region: None,
+            language: None,
+            pseudonym: None,
+            police_report_intention: None,
+            identification_status: IdentificationStatus::Signal,
+            reasonable_grounds_on: None,
+            reflection_period_end: None,
+            last_incident_date: None,
+            needs: Vec::new(),
+            unaccompanied: false,
+            closed_at: None,
+            closed_reason: None,
+            identifying_erased_at: None,
+            free_text_erased_at: None,
+            erasure_reason: None,
+        }
+    }
+
+    #[test]
+    fn only_a_minor_is_unaccompanied() {
+        let mut child = case(Some(15), None);
+        child.unaccompanied = true;
+        assert_eq!(child.check(), Ok(()));
+        let mut adult = case(Some(19), None);
+        adult.unaccompanied = true;
+        assert_eq!(adult.check(), Err(UnaccompaniedAdult));
+        // The presumption of Art. 13(2) makes an uncertain 19 a child.
+        adult.age_uncertain = true;
+        adult.presumed_minor = true;
+        assert_eq!(adult.check(), Ok(()));
+        // Turning 19 on record while unaccompanied is refused.
+        child.age_at_contact = Some(Age::parse(19).unwrap());
+        assert_eq!(child.check(), Err(UnaccompaniedAdult));
+    }
+
+    #[test]
+    fn a_nationality_recorded_after_the_grounds_starts_the_period_from_the_grounds() {
+        let mut c = case(Some(24), None);
+        c.record_reasonable_grounds(date(2024, 3, 14), 90);
+        assert_eq!(c.reflection_period_end, None, "not started on a guess");
+        c.change_nationality(Some(cc("NG")), 90);
+        assert_eq!(
+            c.reflection_period_end,
+            Some(date(2024, 6, 12)),
+            "counted from the grounds"
+        );
+        c.change_nationality(Some(cc("RO")), 90);
+        assert_eq!(c.reflection_period_end, None, "an EU national needs none");
+        let mut early = case(Some(24), Some("NG"));
+        early.change_nationality(Some(cc("SY")), 90);
+        assert_eq!(early.reflection_period_end, None, "no grounds yet: no period");
+    }
+
+    #[test]
+    fn closed_and_erased_cases_are_read_only() {
+        let mut c = case(None, None);
+        assert_eq!(c.writable(), Ok(()));
+        c.closed_at = Some(chrono::DateTime::UNIX_EPOCH);
+        assert_eq!(c.writable(), Err(ReadOnly::Closed));
+        c.erasure_reason = Some("safety_risk".into());
+        assert_eq!(c.writable(), Err(ReadOnly::Erased));
     }
 
     #[test]

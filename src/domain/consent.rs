@@ -9,7 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::case::text_enum;
+use crate::domain::ids::{CaseId, ConsentId, ReferralId};
+use crate::domain::referral::{Referral, ReferralState};
 
 text_enum! {
     /// What a consent allows.
@@ -61,6 +65,85 @@ pub fn covering<'a>(consents: &'a [ConsentFact], scope: ConsentScope, organisati
         .find(|c| !c.withdrawn && c.scope == scope && c.organisation == organisation)
 }
 
+/// A consent as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub id: ConsentId,
+    pub case_id: CaseId,
+    pub scope: ConsentScope,
+    /// The organisation the consent names.
+    pub organisation: String,
+    pub given_by: ConsentGiver,
+    pub method: ConsentMethod,
+    /// The language the person was informed in (Art. 11(5)/(6)).
+    pub information_language: String,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub withdrawn_by: Option<String>,
+}
+
+impl Consent {
+    pub fn standing(&self) -> bool {
+        self.withdrawn_at.is_none()
+    }
+
+    pub fn fact(&self) -> ConsentFact {
+        ConsentFact {
+            scope: self.scope,
+            organisation: self.organisation.clone(),
+            given_by: self.given_by,
+            withdrawn: !self.standing(),
+        }
+    }
+}
+
+/// What withdrawing a consent means for the case's referrals.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Withdrawal {
+    /// Referrals that relied on the consent: the system withdraws those it still may
+    /// (drafts, and handovers not yet accepted); past acceptance the receiver has its own
+    /// relationship with the person.
+    pub withdraw: Vec<ReferralId>,
+    /// Open, handed-over referrals to the organisation the consent names: their receivers
+    /// are told (not for a `police_contact` consent, which no referral rests on).
+    pub tell: Vec<ReferralId>,
+}
+
+/// The effects of withdrawing `consent`, given every consent and referral of the case as
+/// they stood before. Another standing referral consent for the same organisation keeps
+/// its referrals going.
+pub fn withdrawal(consent: &Consent, consents: &[Consent], referrals: &[Referral]) -> Withdrawal {
+    let tell = if consent.scope == ConsentScope::PoliceContact {
+        Vec::new()
+    } else {
+        referrals
+            .iter()
+            .filter(|r| r.to_organisation == consent.organisation && r.handed_over() && r.state.is_open())
+            .map(|r| r.id)
+            .collect()
+    };
+    let still_covered = consents.iter().any(|c| {
+        c.id != consent.id
+            && c.standing()
+            && c.scope == ConsentScope::Referral
+            && c.organisation == consent.organisation
+    });
+    let withdraw = if consent.scope == ConsentScope::Referral && !still_covered {
+        referrals
+            .iter()
+            .filter(|r| {
+                r.consent_id == Some(consent.id)
+                    || (r.state == ReferralState::Draft && r.to_organisation == consent.organisation)
+            })
+            .map(|r| r.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Withdrawal { withdraw, tell }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -73,6 +156,91 @@ mod tests {
             given_by,
             withdrawn,
         }
+    }
+
+    fn consent(n: u128, scope: ConsentScope, org: &str) -> Consent {
+        Consent {
+            id: ConsentId(uuid::Uuid::from_u128(n)),
+            case_id: CaseId(uuid::Uuid::nil()),
+            scope,
+            organisation: org.into(),
+            given_by: ConsentGiver::Victim,
+            method: ConsentMethod::Chat,
+            information_language: "nl".into(),
+            recorded_by: "anna".into(),
+            recorded_at: DateTime::UNIX_EPOCH,
+            withdrawn_at: None,
+            withdrawn_by: None,
+        }
+    }
+
+    fn referral(n: u128, to: &str, state: ReferralState, consent: Option<u128>) -> Referral {
+        let at = DateTime::UNIX_EPOCH;
+        Referral {
+            id: ReferralId(uuid::Uuid::from_u128(n)),
+            case_id: CaseId(uuid::Uuid::nil()),
+            from_organisation: "fier".into(),
+            to_organisation: to.into(),
+            services: Vec::new(),
+            urgency: crate::domain::referral::Urgency::Routine,
+            note: None,
+            state,
+            version: 1,
+            consent_id: consent.map(|c| ConsentId(uuid::Uuid::from_u128(c))),
+            created_by: "anna".into(),
+            created_at: at,
+            updated_at: at,
+            submitted_at: (state != ReferralState::Draft).then_some(at),
+            acknowledged_at: None,
+            decided_at: None,
+            care_started_at: None,
+            closed_at: None,
+            decline_reason: None,
+            outcome: None,
+            eligibility_override: None,
+        }
+    }
+
+    fn ids(list: &[ReferralId]) -> Vec<u128> {
+        list.iter().map(|id| id.0.as_u128()).collect()
+    }
+
+    #[test]
+    fn withdrawing_consent_withdraws_what_relied_on_it_and_tells_the_receiver() {
+        use ConsentScope::*;
+        use ReferralState as S;
+        let csg = consent(1, Referral, "csg");
+        let referrals = [
+            referral(10, "csg", S::Submitted, Some(1)),
+            referral(11, "csg", S::Draft, None),
+            referral(12, "csg", S::Accepted, Some(1)),
+            referral(13, "shn", S::Submitted, Some(2)),
+            referral(14, "csg", S::Completed, Some(1)),
+        ];
+        let all = [csg.clone(), consent(2, Referral, "shn")];
+        let effect = withdrawal(&csg, &all, &referrals);
+        assert_eq!(
+            ids(&effect.withdraw),
+            vec![10, 11, 12, 14],
+            "the system then withdraws what it still may"
+        );
+        assert_eq!(ids(&effect.tell), vec![10, 12], "open handovers to csg");
+        // A second standing consent for csg keeps them going; csg is still told.
+        let both = [csg.clone(), consent(3, Referral, "csg")];
+        let effect = withdrawal(&csg, &both, &referrals);
+        assert!(effect.withdraw.is_empty());
+        assert_eq!(ids(&effect.tell), vec![10, 12]);
+        // Data sharing: nothing is withdrawn, the receiver is told.
+        let sharing = consent(4, DataSharing, "csg");
+        let effect = withdrawal(&sharing, std::slice::from_ref(&sharing), &referrals);
+        assert!(effect.withdraw.is_empty());
+        assert_eq!(ids(&effect.tell), vec![10, 12]);
+        // Police contact: no referral rests on it, nobody is mailed.
+        let police = consent(5, PoliceContact, "csg");
+        assert_eq!(
+            withdrawal(&police, std::slice::from_ref(&police), &referrals),
+            Withdrawal::default()
+        );
     }
 
     #[test]

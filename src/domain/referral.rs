@@ -14,8 +14,13 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::case::{IdentificationStatus, has_reasonable_grounds, text_enum};
 use crate::domain::consent::ConsentGiver;
+use crate::domain::ids::{CaseId, ConsentId, ReferralId};
+use crate::domain::notification::NotificationKind;
+use crate::domain::text::Sealed;
 
 text_enum! {
     /// Where a referral stands.
@@ -105,6 +110,134 @@ text_enum! {
         ClientDeclinedSupport = "client_declined_support",
         LostContact = "lost_contact",
         Other = "other",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The referral and what a transition does to it
+// ---------------------------------------------------------------------------
+
+/// A referral as stored, with its texts still sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Referral {
+    pub id: ReferralId,
+    pub case_id: CaseId,
+    pub from_organisation: String,
+    pub to_organisation: String,
+    /// Requested service codes, from the registry's vocabulary.
+    pub services: Vec<String>,
+    pub urgency: Urgency,
+    pub note: Option<Sealed>,
+    pub state: ReferralState,
+    /// Bumped by every change; the ETag.
+    pub version: i64,
+    /// The consent the submission relied on (none for a statutory basis).
+    pub consent_id: Option<ConsentId>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub care_started_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub decline_reason: Option<DeclineReason>,
+    pub outcome: Option<Outcome>,
+    /// Submitted against the directory's eligibility: the caseworker's reason, sealed
+    /// (empty once erased, so the override stays countable).
+    pub eligibility_override: Option<Sealed>,
+}
+
+impl Referral {
+    /// Whether the referral was ever submitted: only then does the receiver know of it.
+    pub fn handed_over(&self) -> bool {
+        self.submitted_at.is_some()
+    }
+}
+
+/// One row of a referral's history, texts sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub id: uuid::Uuid,
+    pub referral_id: ReferralId,
+    pub seq: i32,
+    pub action: Action,
+    pub from: ReferralState,
+    pub to: ReferralState,
+    /// `system` for steps the service took itself.
+    pub actor_sub: String,
+    pub actor_org: String,
+    pub at: DateTime<Utc>,
+    pub reason_code: Option<DeclineReason>,
+    pub reason: Option<Sealed>,
+    pub outcome_code: Option<Outcome>,
+    pub outcome: Option<Sealed>,
+}
+
+/// Who hears of a step by e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeTo {
+    Sender,
+    Receiver,
+}
+
+/// What a decided transition changes, decided once here so every caller (a person, the
+/// system) writes the same: the new state, the timestamp the action stamps, the codes it
+/// records, whether the referral closes, and who is told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effects {
+    /// The referral after the step (version bumped), texts not yet sealed in.
+    pub referral: Referral,
+    pub from: ReferralState,
+    /// Who is told, and with which notice; `None` for steps the system takes (the
+    /// withdrawal of consent or the erasure sends its own notice).
+    pub notice: Option<(NoticeTo, NotificationKind)>,
+}
+
+/// The effects of taking `request` (already allowed by [`decide`], leading to `next`) on
+/// `referral` at `now`. `by_system` steps notify nobody.
+pub fn effects(
+    referral: &Referral,
+    request: &TransitionRequest,
+    next: ReferralState,
+    now: DateTime<Utc>,
+    by_system: bool,
+) -> Effects {
+    let mut after = referral.clone();
+    after.state = next;
+    after.version += 1;
+    after.updated_at = now;
+    match request.action {
+        Action::Submit => after.submitted_at = Some(now),
+        Action::Acknowledge => after.acknowledged_at = Some(now),
+        Action::Accept => after.decided_at = Some(now),
+        Action::Decline => {
+            after.decided_at = Some(now);
+            after.decline_reason = request.reason_code;
+        }
+        Action::StartCare => after.care_started_at = Some(now),
+        Action::Complete => after.outcome = request.outcome_code,
+        Action::Withdraw => {}
+    }
+    if next.is_terminal() {
+        after.closed_at = Some(now);
+    }
+    use NotificationKind as K;
+    let notice = match request.action {
+        _ if by_system => None,
+        Action::Submit => Some((NoticeTo::Receiver, K::ReferralSubmitted)),
+        Action::Acknowledge => Some((NoticeTo::Sender, K::ReferralAcknowledged)),
+        Action::Accept => Some((NoticeTo::Sender, K::ReferralAccepted)),
+        Action::Decline => Some((NoticeTo::Sender, K::ReferralDeclined)),
+        Action::Complete => Some((NoticeTo::Sender, K::ReferralCompleted)),
+        // A draft was never seen by the receiver: nothing to withdraw there.
+        Action::Withdraw if referral.handed_over() => Some((NoticeTo::Receiver, K::ReferralWithdrawn)),
+        Action::Withdraw | Action::StartCare => None,
+    };
+    Effects {
+        referral: after,
+        from: referral.state,
+        notice,
     }
 }
 
@@ -533,6 +666,93 @@ mod tests {
     use Action as A;
     use Party as P;
     use ReferralState as S;
+
+    fn referral(state: S, handed_over: bool) -> Referral {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        Referral {
+            id: ReferralId(uuid::Uuid::nil()),
+            case_id: CaseId(uuid::Uuid::nil()),
+            from_organisation: "fier".into(),
+            to_organisation: "csg".into(),
+            services: vec!["psychosocial_support".into()],
+            urgency: Urgency::Urgent,
+            note: None,
+            state,
+            version: 3,
+            consent_id: None,
+            created_by: "anna".into(),
+            created_at: at,
+            updated_at: at,
+            submitted_at: handed_over.then_some(at),
+            acknowledged_at: None,
+            decided_at: None,
+            care_started_at: None,
+            closed_at: None,
+            decline_reason: None,
+            outcome: None,
+            eligibility_override: None,
+        }
+    }
+
+    #[test]
+    fn each_step_stamps_its_own_time_and_tells_the_other_side() {
+        use NotificationKind as K;
+        let now = chrono::DateTime::UNIX_EPOCH + chrono::Duration::hours(5);
+        type Case = (S, A, Option<(NoticeTo, K)>);
+        let cases: &[Case] = &[
+            (S::Draft, A::Submit, Some((NoticeTo::Receiver, K::ReferralSubmitted))),
+            (
+                S::Submitted,
+                A::Acknowledge,
+                Some((NoticeTo::Sender, K::ReferralAcknowledged)),
+            ),
+            (
+                S::Acknowledged,
+                A::Accept,
+                Some((NoticeTo::Sender, K::ReferralAccepted)),
+            ),
+            (S::Submitted, A::Decline, Some((NoticeTo::Sender, K::ReferralDeclined))),
+            (S::Accepted, A::StartCare, None),
+            (S::InCare, A::Complete, Some((NoticeTo::Sender, K::ReferralCompleted))),
+            (
+                S::Submitted,
+                A::Withdraw,
+                Some((NoticeTo::Receiver, K::ReferralWithdrawn)),
+            ),
+        ];
+        for (from, action, notice) in cases {
+            let before = referral(*from, *from != S::Draft);
+            let mut request = TransitionRequest::new(*action);
+            request.reason_code = Some(DeclineReason::NoCapacity);
+            request.outcome_code = Some(Outcome::SupportProvided);
+            let next = transition_for(*action).unwrap().to;
+            let effects = effects(&before, &request, next, now, false);
+            let after = &effects.referral;
+            assert_eq!(after.state, next);
+            assert_eq!(after.version, 4, "{action:?}");
+            assert_eq!(after.updated_at, now);
+            assert_eq!(effects.from, *from);
+            assert_eq!(effects.notice, *notice, "{action:?}");
+            let stamped = match action {
+                A::Submit => after.submitted_at,
+                A::Acknowledge => after.acknowledged_at,
+                A::Accept | A::Decline => after.decided_at,
+                A::StartCare => after.care_started_at,
+                A::Complete | A::Withdraw => after.closed_at,
+            };
+            assert_eq!(stamped, Some(now), "{action:?} stamps its time");
+            assert_eq!(after.closed_at.is_some(), next.is_terminal(), "{action:?}");
+            assert_eq!(after.decline_reason.is_some(), *action == A::Decline);
+            assert_eq!(after.outcome.is_some(), *action == A::Complete);
+        }
+        // A draft withdrawn was never seen by the receiver: nobody is told.
+        let draft = referral(S::Draft, false);
+        let withdraw = TransitionRequest::new(A::Withdraw);
+        assert_eq!(effects(&draft, &withdraw, S::Withdrawn, now, false).notice, None);
+        // The system's own steps send no notice of their own.
+        let submitted = referral(S::Submitted, true);
+        assert_eq!(effects(&submitted, &withdraw, S::Withdrawn, now, true).notice, None);
+    }
 
     /// The state machine written out by hand, independently of TRANSITIONS:
     /// (from, action, party, to).

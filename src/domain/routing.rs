@@ -1183,6 +1183,34 @@ pub fn eligibility(
     out
 }
 
+/// The directory's exclusions of a handover that a caseworker may override with a reason,
+/// as `(code, description)`: those the referral guards do not already refuse. Region,
+/// minors and the sender itself are checked for the whole organisation by the submit
+/// guards (never overridable), so they appear here only where a single service excludes
+/// them (for minors: only at a receiver that accepts minors at all).
+pub fn overridable_exclusions(exclusions: &[Exclusion], receiver_accepts_minors: bool) -> Vec<(String, String)> {
+    let covered = [
+        ExclusionReason::OutOfRegion,
+        ExclusionReason::DoesNotAcceptMinors,
+        ExclusionReason::IsSender,
+    ];
+    exclusions
+        .iter()
+        .filter(|e| !(e.service.is_none() && covered.contains(&e.reason)))
+        .filter(|e| e.reason != ExclusionReason::DoesNotAcceptMinors || receiver_accepts_minors)
+        .map(|e| {
+            let place = match &e.service {
+                Some(service) => format!("{service} at {}", e.organisation),
+                None => e.organisation.clone(),
+            };
+            (
+                format!("eligibility_{}", e.reason.as_str()),
+                format!("{place}: {}", e.reason.description()),
+            )
+        })
+        .collect()
+}
+
 impl fmt::Display for Exclusion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.service {
@@ -1200,6 +1228,45 @@ mod tests {
 
     use ExclusionReason as R;
     use ExploitationForm as F;
+
+    #[test]
+    fn only_what_no_submit_guard_refuses_can_be_overridden() {
+        let exclusion = |service: Option<&str>, reason| Exclusion {
+            organisation: "shelter".into(),
+            service: service.map(str::to_string),
+            reason,
+            rule: None,
+        };
+        let exclusions = [
+            exclusion(None, R::OutOfRegion),
+            exclusion(None, R::IsSender),
+            exclusion(None, R::DoesNotAcceptMinors),
+            exclusion(Some("shelter_placement"), R::NoCapacity),
+            exclusion(Some("shelter_placement"), R::OutOfRegion),
+            exclusion(Some("guardianship"), R::DoesNotAcceptMinors),
+        ];
+        let codes = |accepts_minors| -> Vec<String> {
+            overridable_exclusions(&exclusions, accepts_minors)
+                .into_iter()
+                .map(|(code, _)| code)
+                .collect()
+        };
+        assert_eq!(
+            codes(true),
+            vec![
+                "eligibility_no_capacity",
+                "eligibility_out_of_region",
+                "eligibility_does_not_accept_minors"
+            ]
+        );
+        assert_eq!(
+            codes(false),
+            vec!["eligibility_no_capacity", "eligibility_out_of_region"],
+            "a receiver that takes no minors is refused by the guard already"
+        );
+        let (_, text) = &overridable_exclusions(&exclusions, true)[0];
+        assert!(text.starts_with("shelter_placement at shelter: "), "{text}");
+    }
 
     const SHIPPED_REGISTRY: &str = include_str!("../../config/organisations.toml");
     const SHIPPED_RULES: &str = include_str!("../../config/routing.toml");

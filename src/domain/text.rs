@@ -94,6 +94,17 @@ impl LanguageTag {
     }
 }
 
+/// A value sealed at rest (`crate::crypto`): ciphertext the domain carries but cannot read.
+/// Empty once erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed(pub String);
+
+impl Sealed {
+    pub fn is_erased(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// The normalisation scheme `name_key` implements (stored with each blind index).
 pub const NAME_KEY_SCHEME: i32 = 2;
 

@@ -9,8 +9,12 @@
 //! reads these states. The only guard is the person's own consent to police
 //! contact. Pure: no I/O, no clock, no HTTP.
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::case::text_enum;
+use crate::domain::ids::{CaseId, ConversationId};
 use crate::domain::referral::{FieldProblem, check_field};
+use crate::domain::text::Sealed;
 
 text_enum! {
     /// Where a three-way conversation stands.
@@ -122,11 +126,38 @@ pub fn allowed_actions(state: ThreeWayState) -> Vec<ThreeWayAction> {
         .collect()
 }
 
-/// A request to take a step. Only `evaluate` takes fields, and needs all
-/// three.
+/// A three-way conversation as stored, evaluations sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub case_id: CaseId,
+    /// The organisation holding the case, whose caseworkers record the steps.
+    pub organisation: String,
+    pub police_organisation: String,
+    /// The invited investigator's `sub`, once scheduled.
+    pub police_officer: Option<String>,
+    pub state: ThreeWayState,
+    pub version: i64,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub held_at: Option<DateTime<Utc>>,
+    pub care_evaluation: Option<Sealed>,
+    pub police_evaluation: Option<Sealed>,
+    pub reporting_intention: Option<ReportingIntention>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A request to take a step, with the fields of every step in one place: `schedule` needs
+/// the investigator and the time, `evaluate` both evaluations and the intention; no other
+/// step takes any field.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ThreeWayRequest {
     pub action: ThreeWayAction,
+    /// With `schedule`: the investigator's `sub`.
+    pub police_officer: Option<String>,
+    /// With `schedule`: when.
+    pub scheduled_for: Option<DateTime<Utc>>,
     /// The caseworker's evaluation.
     pub care_evaluation: Option<String>,
     /// The police's evaluation.
@@ -139,11 +170,37 @@ impl ThreeWayRequest {
     pub fn new(action: ThreeWayAction) -> Self {
         Self {
             action,
+            police_officer: None,
+            scheduled_for: None,
             care_evaluation: None,
             police_evaluation: None,
             reporting_intention: None,
         }
     }
+}
+
+/// The conversation after a decided step at `now`: the state, the version, and what the
+/// step records (texts still to be sealed by the caller).
+pub fn apply(
+    conversation: &Conversation,
+    request: &ThreeWayRequest,
+    next: ThreeWayState,
+    now: DateTime<Utc>,
+) -> Conversation {
+    let mut after = conversation.clone();
+    after.state = next;
+    after.version += 1;
+    after.updated_at = now;
+    match request.action {
+        ThreeWayAction::Schedule => {
+            after.police_officer = request.police_officer.clone();
+            after.scheduled_for = request.scheduled_for;
+        }
+        ThreeWayAction::Hold => after.held_at = Some(now),
+        ThreeWayAction::Evaluate => after.reporting_intention = request.reporting_intention,
+        ThreeWayAction::Decline => {}
+    }
+    after
 }
 
 /// Why a three-way step was refused.
@@ -190,8 +247,23 @@ pub fn decide(
         ]));
     }
     let evaluating = action == ThreeWayAction::Evaluate;
+    let scheduling = action == ThreeWayAction::Schedule;
     let filled = |text: &Option<String>| text.as_deref().map(|t| !t.trim().is_empty());
     let mut problems = Vec::new();
+    check_field(
+        &mut problems,
+        action,
+        "police_officer",
+        scheduling,
+        filled(&request.police_officer),
+    );
+    check_field(
+        &mut problems,
+        action,
+        "scheduled_for",
+        scheduling,
+        request.scheduled_for.map(|_| true),
+    );
     check_field(
         &mut problems,
         action,
@@ -239,6 +311,10 @@ mod tests {
 
     fn valid_request(action: A) -> ThreeWayRequest {
         let mut r = ThreeWayRequest::new(action);
+        if action == A::Schedule {
+            r.police_officer = Some("rechercheur-hans".into());
+            r.scheduled_for = Some(DateTime::UNIX_EPOCH);
+        }
         if action == A::Evaluate {
             r.care_evaluation = Some("client felt heard".into());
             r.police_evaluation = Some("information given on reporting".into());
@@ -332,7 +408,7 @@ mod tests {
             Err(ThreeWayRefusal::NotAllowed { .. })
         ));
         // Right state, no consent, stray field: GuardFailed.
-        let mut r = ThreeWayRequest::new(A::Schedule);
+        let mut r = valid_request(A::Schedule);
         r.care_evaluation = Some("x".into());
         assert!(matches!(
             decide(S::Offered, &r, false),
@@ -370,6 +446,34 @@ mod tests {
             r.reporting_intention = Some(intention);
             assert_eq!(decide(S::Held, &r, true), Ok(S::Evaluated));
         }
+    }
+
+    #[test]
+    fn scheduling_needs_the_investigator_and_the_time_and_nothing_else_takes_them() {
+        let bare = ThreeWayRequest::new(A::Schedule);
+        assert_eq!(
+            problem_fields(decide(S::Offered, &bare, true)),
+            vec!["police_officer", "scheduled_for"]
+        );
+        let mut blank = valid_request(A::Schedule);
+        blank.police_officer = Some("  ".into());
+        assert_eq!(problem_fields(decide(S::Offered, &blank, true)), vec!["police_officer"]);
+        let mut decline = ThreeWayRequest::new(A::Decline);
+        decline.police_officer = Some("rechercheur-hans".into());
+        decline.scheduled_for = Some(DateTime::UNIX_EPOCH);
+        assert_eq!(
+            problem_fields(decide(S::Offered, &decline, true)),
+            vec!["police_officer", "scheduled_for"]
+        );
+        // State and consent come first, as for referrals.
+        assert!(matches!(
+            decide(S::Held, &bare, true),
+            Err(ThreeWayRefusal::NotAllowed { .. })
+        ));
+        assert!(matches!(
+            decide(S::Offered, &bare, false),
+            Err(ThreeWayRefusal::GuardFailed(_))
+        ));
     }
 
     #[test]

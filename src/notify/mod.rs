@@ -135,6 +135,18 @@ impl Notifier {
         self.queue(conn, kind, recipient, referral, None, now)
     }
 
+    /// The notice `domain::referral::effects` decided on, to `recipient`.
+    pub fn referral_notice(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &ReferralRow,
+        kind: NotificationKind,
+        recipient: &str,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        self.queue(conn, kind, recipient, referral, None, now)
+    }
+
     /// A step is overdue: the receiver and the national focal point.
     pub fn step_overdue(
         &self,
