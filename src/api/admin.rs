@@ -29,9 +29,7 @@ pub struct OutboxQuery {
     params(OutboxQuery),
     responses(
         (status = 200, body = NotificationList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/admin/outbox")]
@@ -62,9 +60,7 @@ pub struct NotificationPath {
     params(NotificationPath),
     responses(
         (status = 200, body = NotificationView),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]

@@ -72,6 +72,44 @@ pub struct CaseInput {
     pub identifying_details: Option<IdentifyingDetails>,
 }
 
+/// The body of `PATCH /cases/{id}`: every field optional. Absent keeps the stored value,
+/// `null` clears an optional one, a value replaces it; `identifying_details` replaces the
+/// whole object (`null` removes it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CasePatch {
+    pub reporter_role: Option<ReporterRole>,
+    pub contact_channel: Option<ContactChannel>,
+    /// Date of first contact, not in the future.
+    pub contact_date: Option<NaiveDate>,
+    /// At least one.
+    pub exploitation_forms: Option<Vec<ExploitationForm>>,
+    /// Whole years, 0 to 120.
+    pub age_at_contact: Option<i64>,
+    pub age_uncertain: Option<bool>,
+    pub presumed_minor: Option<bool>,
+    pub gender: Option<Gender>,
+    /// ISO 3166-1 alpha-2.
+    pub nationality: Option<String>,
+    /// A region code from the registry.
+    pub region: Option<String>,
+    /// A language tag such as `nl`, `en`, `ro`.
+    pub language: Option<String>,
+    pub pseudonym: Option<String>,
+    pub police_report_intention: Option<ReportingIntention>,
+    /// The most recent incident, not in the future.
+    pub last_incident_date: Option<NaiveDate>,
+    pub needs: Option<Vec<Need>>,
+    /// A minor without a parent or legal guardian in the Netherlands (minors only).
+    pub unaccompanied: Option<bool>,
+    pub identifying_details: Option<IdentifyingDetails>,
+}
+
+/// The body of `POST /cases/{id}/anonymous-notification`: empty (`{}`); the notification
+/// is made from the case's facts.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AnonymousNotificationInput {}
+
 fn enum_field<E: Copy + std::str::FromStr>(
     all: &'static [E],
     name: fn(&E) -> &'static str,
@@ -147,7 +185,7 @@ fn identifying_details(fields: &mut Fields, today: NaiveDate) -> Option<Identify
 }
 
 fn parse_new_case(body: Value, registry: &Registry, today: NaiveDate) -> Result<NewCase, ApiError> {
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "CaseInput")?;
     let reporter_role = f.required("reporter_role", enum_field(&ReporterRole::ALL, ReporterRole::as_str));
     let contact_channel = f.required(
         "contact_channel",
@@ -271,10 +309,8 @@ impl CasePath {
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation key")),
     responses(
         (status = 201, body = CaseView, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases")]
@@ -323,9 +359,7 @@ pub fn query_date(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, A
     params(CaseListQuery),
     responses(
         (status = 200, body = CaseList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/cases")]
@@ -365,9 +399,7 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) 
     params(CasePath),
     responses(
         (status = 200, body = CaseView, headers(("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/cases/{id}")]
@@ -384,16 +416,11 @@ pub async fn get(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Resul
 #[utoipa::path(
     tag = "cases",
     params(CasePath, ("If-Match" = String, Header, description = "The case's current ETag")),
-    request_body = CaseInput,
+    request_body = CasePatch,
     responses(
         (status = 200, body = CaseView, headers(("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/cases/{id}")]
@@ -416,7 +443,7 @@ pub async fn update(
 /// The changes a PATCH body asks for: absent keeps, `null` clears (optional fields only),
 /// a value sets; `identifying_details` replaces the whole object.
 fn parse_case_changes(body: Value, registry: &Registry, today: NaiveDate) -> Result<CaseChanges, ApiError> {
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "CasePatch")?;
     let reporter_role = f.patch(
         "reporter_role",
         false,
@@ -496,11 +523,8 @@ pub struct IdentificationInput {
     request_body = IdentificationInput,
     responses(
         (status = 200, body = CaseView),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/identification")]
@@ -511,7 +535,7 @@ pub async fn identification(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id()?;
-    let mut f = Fields::new(body.into_inner())?;
+    let mut f = Fields::new(body.into_inner(), "IdentificationInput")?;
     let decision = f.required(
         "decision",
         enum_field(&IdentificationDecision::ALL, IdentificationDecision::as_str),
@@ -551,10 +575,8 @@ pub struct ConsentInput {
     request_body = ConsentInput,
     responses(
         (status = 201, body = ConsentView, headers(("Location" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/consents")]
@@ -568,7 +590,7 @@ pub async fn create_consent(
     let case_id = path.id()?;
     let body = body.into_inner();
     let idempotency = idempotency(&ctx, &req, format!("POST /cases/{}/consents", case_id.0), &body)?;
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "ConsentInput")?;
     let scope = f.required("scope", enum_field(&ConsentScope::ALL, ConsentScope::as_str));
     let organisation = f.required("organisation", organisation_slug(ctx.registry()));
     let given_by = f.required("given_by", enum_field(&ConsentGiver::ALL, ConsentGiver::as_str));
@@ -603,9 +625,7 @@ pub async fn create_consent(
     params(CasePath),
     responses(
         (status = 200, body = ConsentList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/cases/{id}/consents")]
@@ -628,9 +648,7 @@ pub struct ConsentPath {
     params(ConsentPath),
     responses(
         (status = 200, body = ConsentView),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -670,10 +688,8 @@ pub struct LegalBasisInput {
     request_body = LegalBasisInput,
     responses(
         (status = 201, body = LegalBasisView, headers(("Location" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/legal-basis")]
@@ -687,7 +703,7 @@ pub async fn legal_basis(
     let case_id = path.id()?;
     let body = body.into_inner();
     let idempotency = idempotency(&ctx, &req, format!("POST /cases/{}/legal-basis", case_id.0), &body)?;
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "LegalBasisInput")?;
     let basis = f.required("basis", |v| match input::string(v)? {
         "child_protection" => Ok(()),
         _ => Err("must be child_protection".to_string()),
@@ -714,13 +730,11 @@ pub async fn legal_basis(
 #[utoipa::path(
     tag = "cases",
     params(CasePath, ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe creation key")),
+    request_body = AnonymousNotificationInput,
     responses(
         (status = 201, body = AnonymousNotificationView, headers(("Location" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/anonymous-notification")]
@@ -741,7 +755,7 @@ pub async fn anonymous_notification(
         format!("POST /cases/{}/anonymous-notification", case_id.0),
         &body,
     )?;
-    Fields::new(body)?.finish()?;
+    Fields::new(body, "AnonymousNotificationInput")?.finish()?;
     let view = ctx
         .write(actor, move |c| {
             app::anonymous_notifications::file(c, case_id, &idempotency)
@@ -760,9 +774,7 @@ pub async fn anonymous_notification(
     params(PageQuery),
     responses(
         (status = 200, body = AnonymousNotificationList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/anonymous-notifications")]

@@ -3,8 +3,9 @@
 //!
 //! Messages name the field and what was expected; they never repeat the value sent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
@@ -19,23 +20,96 @@ pub struct Fields {
     prefix: String,
     seen: BTreeSet<String>,
     errors: Vec<FieldError>,
+    /// The documented schema of this body; every field read is checked against it.
+    schema: Option<&'static BodySchema>,
+    /// Fields read otherwise than the document describes them: a bug, reported at finish.
+    undocumented: Vec<String>,
+}
+
+/// What the OpenAPI document says of one request body: its fields, which are required, and
+/// which hold a nested object (by schema name). The parser is held to it, so the document
+/// and what the API accepts cannot drift apart.
+#[derive(Debug, Default)]
+pub struct BodySchema {
+    properties: BTreeSet<String>,
+    required: BTreeSet<String>,
+    nested: BTreeMap<String, String>,
+}
+
+/// Every object schema of the document, read once.
+fn schemas() -> &'static BTreeMap<String, BodySchema> {
+    static SCHEMAS: OnceLock<BTreeMap<String, BodySchema>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let document = serde_json::to_value(crate::api::openapi()).unwrap_or(Value::Null);
+        let mut out = BTreeMap::new();
+        let Some(components) = document.pointer("/components/schemas").and_then(Value::as_object) else {
+            return out;
+        };
+        for (name, schema) in components {
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                if schema.get("type").and_then(Value::as_str) == Some("object") {
+                    out.insert(name.clone(), BodySchema::default());
+                }
+                continue;
+            };
+            let mut body = BodySchema::default();
+            for (field, property) in properties {
+                body.properties.insert(field.clone());
+                let reference = property
+                    .get("$ref")
+                    .or_else(|| {
+                        property
+                            .get("oneOf")
+                            .and_then(Value::as_array)
+                            .and_then(|options| options.iter().find_map(|o| o.get("$ref")))
+                    })
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                if let Some(target) = reference {
+                    body.nested.insert(field.clone(), target.to_string());
+                }
+            }
+            for field in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(field) = field.as_str() {
+                    body.required.insert(field.to_string());
+                }
+            }
+            out.insert(name.clone(), body);
+        }
+        out
+    })
 }
 
 impl Fields {
-    /// The body must be a JSON object.
-    pub fn new(body: Value) -> Result<Self, ApiError> {
+    /// The body must be a JSON object, parsed as the document's schema `schema` describes.
+    pub fn new(body: Value, schema: &str) -> Result<Self, ApiError> {
+        let documented = schemas()
+            .get(schema)
+            .ok_or_else(|| ApiError::internal(format!("no schema {schema} in the OpenAPI document")))?;
         match body {
-            Value::Object(map) => Ok(Self::from_map(map, "")),
+            Value::Object(map) => Ok(Self::from_map(map, "", Some(documented))),
             _ => Err(ApiError::field("body", "must be a JSON object")),
         }
     }
 
-    fn from_map(map: Map<String, Value>, prefix: &str) -> Self {
+    /// Notes a field read as `required` (or not) that the document describes otherwise.
+    fn check(&mut self, name: &str, required: bool) {
+        if let Some(schema) = self.schema {
+            let known = schema.properties.contains(name);
+            if !known || schema.required.contains(name) != required {
+                self.undocumented.push(format!("{}{name}", self.prefix));
+            }
+        }
+    }
+
+    fn from_map(map: Map<String, Value>, prefix: &str, schema: Option<&'static BodySchema>) -> Self {
         Self {
             map,
             prefix: prefix.to_string(),
             seen: BTreeSet::new(),
             errors: Vec::new(),
+            schema,
+            undocumented: Vec::new(),
         }
     }
 
@@ -55,6 +129,7 @@ impl Fields {
 
     /// A field that must be present and not null.
     pub fn required<T>(&mut self, name: &str, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
+        self.check(name, true);
         match self.take(name) {
             None | Some(Value::Null) => {
                 self.error(name, "is required");
@@ -72,6 +147,7 @@ impl Fields {
 
     /// A field that may be absent or null. `None` in the outer option means it was invalid.
     pub fn optional<T>(&mut self, name: &str, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<Option<T>> {
+        self.check(name, false);
         match self.take(name) {
             None | Some(Value::Null) => Some(None),
             Some(value) => match parse(&value) {
@@ -101,6 +177,7 @@ impl Fields {
         nullable: bool,
         parse: impl FnOnce(&Value) -> Result<T, String>,
     ) -> Option<Patch<T>> {
+        self.check(name, false);
         match self.take(name) {
             None => Some(Patch::Keep),
             Some(Value::Null) if nullable => Some(Patch::Clear),
@@ -125,14 +202,28 @@ impl Fields {
 
     /// A nested object, parsed with its own `Fields` (errors carry `name.` as prefix).
     pub fn object<T>(&mut self, name: &str, parse: impl FnOnce(&mut Fields) -> Option<T>) -> Option<Option<T>> {
+        self.check(name, false);
+        let nested = self
+            .schema
+            .and_then(|s| s.nested.get(name))
+            .and_then(|target| schemas().get(target));
+        if self.schema.is_some() && nested.is_none() {
+            self.undocumented.push(format!("{}{name} (an object)", self.prefix));
+        }
         match self.take(name) {
             None | Some(Value::Null) => Some(None),
             Some(Value::Object(map)) => {
-                let mut inner = Fields::from_map(map, &format!("{}{name}.", self.prefix));
+                let mut inner = Fields::from_map(map, &format!("{}{name}.", self.prefix), nested);
                 let parsed = parse(&mut inner);
                 inner.reject_unknown();
                 let ok = inner.errors.is_empty();
                 self.errors.append(&mut inner.errors);
+                self.undocumented.append(&mut inner.undocumented);
+                // A nested parser stops at its first bad field; only a clean one must have
+                // read every documented field.
+                if ok {
+                    inner.missed_documented(&mut self.undocumented);
+                }
                 if ok { parsed.map(Some) } else { None }
             }
             Some(_) => {
@@ -155,8 +246,29 @@ impl Fields {
         }
     }
 
-    /// Ends parsing: any problem, including unknown fields, is a 422 listing them all.
+    /// Documented fields this parser never read.
+    fn missed_documented(&self, out: &mut Vec<String>) {
+        if let Some(schema) = self.schema {
+            for field in schema.properties.difference(&self.seen) {
+                out.push(format!("{}{field} (never read)", self.prefix));
+            }
+        }
+    }
+
+    /// Ends parsing: any problem, including unknown fields, is a 422 listing them all. A
+    /// parser that reads differently from the document is a bug: 500, with the fields in
+    /// the log.
     pub fn finish(mut self) -> Result<(), ApiError> {
+        let mut disagree = std::mem::take(&mut self.undocumented);
+        if self.errors.is_empty() {
+            self.missed_documented(&mut disagree);
+        }
+        if !disagree.is_empty() {
+            return Err(ApiError::internal(format!(
+                "the parser and the OpenAPI document disagree on: {}",
+                disagree.join(", ")
+            )));
+        }
         self.reject_unknown();
         if self.errors.is_empty() {
             Ok(())
@@ -243,12 +355,37 @@ mod tests {
 
     use super::*;
 
+    impl Fields {
+        fn untyped(body: Value) -> Self {
+            match body {
+                Value::Object(map) => Fields::from_map(map, "", None),
+                _ => panic!("not an object"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_body_is_read_as_its_schema_says() {
+        // A parser reading a field the document lacks, or missing one it has, is a bug.
+        let mut fields = Fields::new(json!({"name": "Anna"}), "SearchInput").unwrap();
+        assert!(fields.required("name", line).is_some());
+        assert!(fields.finish().is_ok());
+        let mut fields = Fields::new(json!({"name": "Anna"}), "SearchInput").unwrap();
+        assert!(fields.optional("name", line).is_some(), "documented as required");
+        assert!(matches!(fields.finish(), Err(ApiError::Internal(_))));
+        let fields = Fields::new(json!({}), "SearchInput").unwrap();
+        assert!(matches!(fields.finish(), Err(ApiError::Internal(m)) if m.contains("name (never read)")));
+        let mut fields = Fields::new(json!({}), "SearchInput").unwrap();
+        let _ = fields.required("name", line);
+        let _ = fields.optional("nickname", line);
+        assert!(matches!(fields.finish(), Err(ApiError::Internal(m)) if m.contains("nickname")));
+    }
+
     #[test]
     fn collects_every_problem_with_its_path() {
-        let mut fields = Fields::new(json!({
+        let mut fields = Fields::untyped(json!({
             "a": 5, "c": "2024-13-01", "extra": true, "nested": {"x": "", "y": 1}
-        }))
-        .unwrap();
+        }));
         assert_eq!(fields.required("a", |v| string(v).map(str::to_string)), None);
         assert_eq!(fields.required("b", boolean), None);
         assert_eq!(fields.optional("c", date), None);
@@ -263,12 +400,12 @@ mod tests {
 
     #[test]
     fn patch_semantics() {
-        let mut fields = Fields::new(json!({"keep_me": null, "set": "x"})).unwrap();
+        let mut fields = Fields::untyped(json!({"keep_me": null, "set": "x"}));
         assert_eq!(fields.patch("absent", true, line), Some(Patch::Keep));
         assert_eq!(fields.patch("keep_me", true, line), Some(Patch::Clear));
         assert!(matches!(fields.patch("set", true, line), Some(Patch::Set(_))));
         assert!(fields.finish().is_ok());
-        let mut fields = Fields::new(json!({"required_thing": null})).unwrap();
+        let mut fields = Fields::untyped(json!({"required_thing": null}));
         assert_eq!(fields.patch("required_thing", false, line), None);
         assert!(fields.finish().is_err());
     }

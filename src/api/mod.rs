@@ -17,6 +17,7 @@ pub mod three_way;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use utoipa::openapi::RefOr;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
@@ -121,10 +122,158 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                     "bearer",
                     Vec::<String>::new(),
                 )]);
+                add_shared_responses(operation);
             }
         }
     }
+    let components = document.components.get_or_insert_with(Default::default);
+    for (name, _, response) in shared_responses() {
+        components.responses.insert(name.to_string(), RefOr::T(response));
+    }
     document
+}
+
+/// The refusals every operation of a kind can answer, defined once under
+/// `components/responses` and referenced by each operation they apply to: what an
+/// operation documents is what it can answer.
+fn shared_responses() -> Vec<(&'static str, &'static str, utoipa::openapi::Response)> {
+    let problem = serde_json::json!({
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    });
+    let definitions = [
+        (
+            "BadRequest",
+            "400",
+            "The request is malformed: a body that is not JSON, or a header in the wrong form (e.g. `Idempotency-Key`).",
+            None,
+        ),
+        (
+            "Unauthorized",
+            "401",
+            "No valid bearer token. `WWW-Authenticate: Bearer error=\"invalid_token\"` when one was sent.",
+            Some(("WWW-Authenticate", "The authentication scheme (RFC 6750).")),
+        ),
+        (
+            "NotFound",
+            "404",
+            "No such resource, or one the caller may not know of.",
+            None,
+        ),
+        (
+            "RequestTimeout",
+            "408",
+            "The request body did not arrive within `server.body_read_timeout`.",
+            None,
+        ),
+        (
+            "PreconditionFailed",
+            "412",
+            "`If-Match` does not name the current version (compared strongly): fetch the resource again.",
+            None,
+        ),
+        (
+            "PayloadTooLarge",
+            "413",
+            "The body is larger than `server.body_limit_bytes`.",
+            None,
+        ),
+        (
+            "UnsupportedMediaType",
+            "415",
+            "The body is not `application/json`.",
+            None,
+        ),
+        (
+            "Invalid",
+            "422",
+            "One or more fields or query parameters are invalid; `errors` names each.",
+            None,
+        ),
+        (
+            "PreconditionRequired",
+            "428",
+            "`If-Match` is missing (or `*`): a change must name the version the person saw.",
+            None,
+        ),
+        (
+            "TooManyRequests",
+            "429",
+            "Over the rate limit: wait as `Retry-After` says.",
+            Some(("Retry-After", "Seconds to wait.")),
+        ),
+        (
+            "Unavailable",
+            "503",
+            "The database is busy or unreachable; retry later.",
+            None,
+        ),
+    ];
+    definitions
+        .into_iter()
+        .filter_map(|(name, status, description, header)| {
+            let mut response = serde_json::json!({"description": description, "content": problem});
+            if let Some((header, about)) = header {
+                response["headers"] = serde_json::json!({
+                    header: {"description": about, "schema": {"type": "string"}}
+                });
+            }
+            serde_json::from_value(response).ok().map(|r| (name, status, r))
+        })
+        .collect()
+}
+
+/// Adds the shared refusals that apply to `operation`, by what it takes: every one can be
+/// unauthorised, rate limited or unavailable; a body can be malformed, too large, of the
+/// wrong type, invalid or too slow; query parameters can be invalid; a path id can be
+/// unknown; `If-Match` can be missing or stale.
+fn add_shared_responses(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    let parameters: Vec<&utoipa::openapi::path::Parameter> = operation
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            RefOr::T(parameter) => Some(parameter),
+            RefOr::Ref(_) => None,
+        })
+        .collect();
+    let takes = |place: ParameterIn| parameters.iter().any(|p| p.parameter_in == place);
+    let header = |name: &str| {
+        parameters
+            .iter()
+            .any(|p| p.parameter_in == ParameterIn::Header && p.name == name)
+    };
+    let body = operation.request_body.is_some();
+    let mut apply = vec!["Unauthorized", "TooManyRequests", "Unavailable"];
+    if body {
+        apply.extend([
+            "BadRequest",
+            "RequestTimeout",
+            "PayloadTooLarge",
+            "UnsupportedMediaType",
+            "Invalid",
+        ]);
+    }
+    if takes(ParameterIn::Query) {
+        apply.push("Invalid");
+    }
+    if header("Idempotency-Key") {
+        apply.push("BadRequest");
+    }
+    if takes(ParameterIn::Path) {
+        apply.push("NotFound");
+    }
+    if header("If-Match") {
+        apply.extend(["PreconditionFailed", "PreconditionRequired"]);
+    }
+    for (name, status, _) in shared_responses() {
+        if apply.contains(&name) {
+            operation.responses.responses.insert(
+                status.to_string(),
+                RefOr::Ref(utoipa::openapi::Ref::new(format!("#/components/responses/{name}"))),
+            );
+        }
+    }
 }
 
 fn operations_mut(item: &mut utoipa::openapi::PathItem) -> Vec<&mut utoipa::openapi::path::Operation> {

@@ -24,7 +24,6 @@ pub struct SlugPath {
     tag = "organisations",
     responses(
         (status = 200, body = OrganisationList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/organisations")]
@@ -39,8 +38,6 @@ pub async fn list(actor: Actor, ctx: Context) -> Result<HttpResponse, ApiError> 
     params(SlugPath),
     responses(
         (status = 200, body = OrganisationView),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/organisations/{slug}")]
@@ -73,10 +70,7 @@ pub struct CapacityEntry {
     request_body = CapacityInput,
     responses(
         (status = 200, body = OrganisationView),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/organisations/{slug}/capacity")]
@@ -100,7 +94,7 @@ pub async fn set_capacity(
 
 /// The shape of a capacity report; which services may be reported is the use case's.
 fn parse_reports(body: Value) -> Result<Vec<CapacityReport>, ApiError> {
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "CapacityInput")?;
     let entries = f.required("services", |v| {
         let items = v.as_array().ok_or_else(|| "must be a list".to_string())?;
         if items.is_empty() {
@@ -113,7 +107,7 @@ fn parse_reports(body: Value) -> Result<Vec<CapacityReport>, ApiError> {
     let mut reports = Vec::new();
     let mut problems = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
-        let mut e = match Fields::new(entry) {
+        let mut e = match Fields::new(entry, "CapacityEntry") {
             Ok(e) => e,
             Err(_) => {
                 problems.push(FieldError::new(format!("services.{index}"), "must be an object"));

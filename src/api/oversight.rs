@@ -68,9 +68,7 @@ fn instant_param(name: &str, text: &str, end_of_day: bool) -> Result<Instant, Ap
     params(AuditQuery),
     responses(
         (status = 200, body = AuditPage),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/audit")]
@@ -113,7 +111,6 @@ pub async fn audit_list(actor: Actor, ctx: Context, query: web::Query<AuditQuery
     tag = "oversight",
     responses(
         (status = 200, body = Verification),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -141,9 +138,7 @@ pub struct PeriodQuery {
     params(PeriodQuery),
     responses(
         (status = 200, body = Flows),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/oversight/flows")]
@@ -161,9 +156,7 @@ pub async fn flows(actor: Actor, ctx: Context, query: web::Query<PeriodQuery>) -
     params(PeriodQuery),
     responses(
         (status = 200, body = Report, description = "JSON, or text/csv with format=csv"),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/stats/report")]
@@ -203,9 +196,7 @@ pub struct YearQuery {
     params(YearQuery),
     responses(
         (status = 200, body = EuExport),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/stats/eu")]

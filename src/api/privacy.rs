@@ -22,9 +22,7 @@ use crate::error::ApiError;
     params(CasePath),
     responses(
         (status = 200, body = DisclosureList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/cases/{id}/disclosures")]
@@ -41,9 +39,7 @@ pub async fn disclosures(actor: Actor, ctx: Context, path: web::Path<CasePath>) 
     params(CasePath),
     responses(
         (status = 200, body = CaseExport),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/cases/{id}/export")]
@@ -73,11 +69,8 @@ pub struct CloseInput {
     request_body = CloseInput,
     responses(
         (status = 200, body = CaseView),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/close")]
@@ -88,7 +81,7 @@ pub async fn close(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id()?;
-    let mut f = Fields::new(body.into_inner())?;
+    let mut f = Fields::new(body.into_inner(), "CloseInput")?;
     let reason = f.required("reason_code", input::one_of(&ClosureReason::ALL, ClosureReason::as_str));
     f.finish()?;
     let reason = reason.ok_or_else(|| ApiError::internal("validated field missing"))?;
@@ -112,10 +105,8 @@ pub struct EraseInput {
     request_body = EraseInput,
     responses(
         (status = 200, body = CaseView),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/erase")]
@@ -126,7 +117,7 @@ pub async fn erase(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id()?;
-    let mut f = Fields::new(body.into_inner())?;
+    let mut f = Fields::new(body.into_inner(), "EraseInput")?;
     let reason = f.required("reason", input::one_of(&ErasureReason::ALL, ErasureReason::as_str));
     f.finish()?;
     let reason = reason.ok_or_else(|| ApiError::internal("validated field missing"))?;
@@ -149,15 +140,13 @@ pub struct SearchInput {
     request_body = SearchInput,
     responses(
         (status = 200, body = SearchResult),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/search")]
 pub async fn search(actor: Actor, ctx: Context, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     crate::domain::access::list_cases(actor.principal())?;
-    let mut f = Fields::new(body.into_inner())?;
+    let mut f = Fields::new(body.into_inner(), "SearchInput")?;
     let name = f.required("name", input::line);
     f.finish()?;
     let name = name.ok_or_else(|| ApiError::internal("validated field missing"))?;

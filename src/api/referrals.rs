@@ -39,10 +39,8 @@ pub struct ReferralInput {
     request_body = ReferralInput,
     responses(
         (status = 201, body = ReferralView, headers(("Location" = String), ("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/referrals")]
@@ -62,7 +60,7 @@ pub async fn create(
         &body,
     )?;
     let registry = ctx.registry();
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "ReferralInput")?;
     let to = f.required("to_organisation", organisation_slug(registry));
     let services = f.required("services", |v| {
         input::list_of(v, |item| {
@@ -116,8 +114,7 @@ pub struct ReferralListQuery {
     params(ReferralListQuery),
     responses(
         (status = 200, body = ReferralList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/referrals")]
@@ -156,8 +153,7 @@ pub struct ReferralPath {
     params(ReferralPath),
     responses(
         (status = 200, body = ReferralView, headers(("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/referrals/{id}")]
@@ -187,7 +183,7 @@ pub struct TransitionInput {
 }
 
 fn parse_transition(body: Value) -> Result<(TransitionRequest, Option<String>), ApiError> {
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "TransitionInput")?;
     let action = f.required("action", input::one_of(&Action::ALL, Action::as_str));
     let reason_code = f.optional("reason_code", input::one_of(&DeclineReason::ALL, DeclineReason::as_str));
     // Blank texts are left to the domain, which says which action needs them.
@@ -234,13 +230,8 @@ fn parse_transition(body: Value) -> Result<(TransitionRequest, Option<String>), 
     request_body = TransitionInput,
     responses(
         (status = 200, body = ReferralView, headers(("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/referrals/{id}/transitions")]

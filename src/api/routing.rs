@@ -17,9 +17,7 @@ use crate::error::ApiError;
     params(CasePath),
     responses(
         (status = 200, body = Routing),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/cases/{id}/routing")]

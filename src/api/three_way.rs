@@ -35,10 +35,8 @@ pub struct ThreeWayInput {
     request_body = ThreeWayInput,
     responses(
         (status = 201, body = ThreeWayView, headers(("Location" = String), ("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cases/{id}/three-way-conversations")]
@@ -58,7 +56,7 @@ pub async fn create(
         &body,
     )?;
     let registry = ctx.registry();
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "ThreeWayInput")?;
     let police = f.defaulted("police_organisation", "police".to_string(), |v| {
         let slug = organisation_slug(registry)(v)?;
         match registry.get(&slug) {
@@ -84,9 +82,7 @@ pub async fn create(
     params(CasePath),
     responses(
         (status = 200, body = ThreeWayList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/cases/{id}/three-way-conversations")]
@@ -103,7 +99,7 @@ pub async fn list_for_case(actor: Actor, ctx: Context, path: web::Path<CasePath>
     tag = "three-way conversations",
     responses(
         (status = 200, body = ThreeWayList),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/three-way-conversations")]
@@ -124,8 +120,7 @@ pub struct ThreeWayPath {
     params(ThreeWayPath),
     responses(
         (status = 200, body = ThreeWayView, headers(("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/three-way-conversations/{id}")]
@@ -153,7 +148,7 @@ pub struct ThreeWayTransitionInput {
 }
 
 fn parse_transition(body: Value) -> Result<ThreeWayRequest, ApiError> {
-    let mut f = Fields::new(body)?;
+    let mut f = Fields::new(body, "ThreeWayTransitionInput")?;
     let action = f.required("action", input::one_of(&ThreeWayAction::ALL, ThreeWayAction::as_str));
     let officer = f.optional("police_officer", input::line);
     let scheduled_for = f.optional("scheduled_for", |v| {
@@ -199,13 +194,8 @@ fn parse_transition(body: Value) -> Result<ThreeWayRequest, ApiError> {
     request_body = ThreeWayTransitionInput,
     responses(
         (status = 200, body = ThreeWayView, headers(("ETag" = String))),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/three-way-conversations/{id}/transitions")]

@@ -45,9 +45,9 @@ pub struct OrganisationList {
     pub items: Vec<OrganisationView>,
 }
 
-fn view(row: &OrganisationRow, registry: &Registry, capacity: &[CapacityRow]) -> OrganisationView {
-    let org = row.to_organisation();
-    OrganisationView {
+fn view(row: &OrganisationRow, registry: &Registry, capacity: &[CapacityRow]) -> AppResult<OrganisationView> {
+    let org = row.to_organisation()?;
+    Ok(OrganisationView {
         offers: registry.offers_of(&org.slug).to_vec(),
         capacity: capacity
             .iter()
@@ -67,7 +67,7 @@ fn view(row: &OrganisationRow, registry: &Registry, capacity: &[CapacityRow]) ->
         accepts_minors: org.accepts_minors,
         available_24_7: org.available_24_7,
         focal_point: org.focal_point,
-    }
+    })
 }
 
 /// Live capacity by (organisation, service), as routing reads it.
@@ -90,7 +90,7 @@ pub fn directory(ctx: &mut Ctx) -> AppResult<OrganisationList> {
     let items = organisations
         .iter()
         .map(|r| view(r, ctx.registry(), &capacity))
-        .collect();
+        .collect::<AppResult<_>>()?;
     Ok(OrganisationList { items })
 }
 
@@ -102,7 +102,7 @@ pub fn organisation(ctx: &mut Ctx, slug: &str) -> AppResult<OrganisationView> {
     }
     let row = rows::find_active(ctx.conn, slug)?.ok_or(AppError::UnknownOrganisation)?;
     let capacity = rows::capacity_of(ctx.conn, slug)?;
-    Ok(view(&row, ctx.registry(), &capacity))
+    view(&row, ctx.registry(), &capacity)
 }
 
 /// One reported figure as sent: a service code and a number, not yet checked.

@@ -153,7 +153,12 @@ impl IdentifyingDetails {
         let date_of_birth = open("case_identifying_details.date_of_birth", &row.date_of_birth)?;
         Ok(Self {
             name: open("case_identifying_details.name", &row.name)?,
-            date_of_birth: date_of_birth.as_deref().and_then(|d| d.parse().ok()),
+            date_of_birth: date_of_birth.as_deref().map(|d| d.parse()).transpose().map_err(|_| {
+                crate::db::RowError {
+                    table: "case_identifying_details",
+                    column: "date_of_birth",
+                }
+            })?,
             phone: open("case_identifying_details.phone", &row.phone)?,
             email: open("case_identifying_details.email", &row.email)?,
             address: open("case_identifying_details.address", &row.address)?,

@@ -41,19 +41,21 @@ impl OrganisationRow {
         }
     }
 
-    /// The registry view of a row. Unknown kinds (from a newer version) read as support.
-    pub fn to_organisation(&self) -> Organisation {
-        Organisation {
+    /// The registry view of a row; a value this version cannot read is an error.
+    pub fn to_organisation(&self) -> Result<Organisation, super::RowError> {
+        const T: &str = "organisations";
+        let broken = |column| super::RowError { table: T, column };
+        Ok(Organisation {
             slug: self.slug.clone(),
             name: self.name.clone(),
-            kind: OrganisationKind::parse(&self.kind).unwrap_or(OrganisationKind::SupportOrganisation),
-            services: serde_json::from_str(&self.services).unwrap_or_default(),
-            regions: serde_json::from_str(&self.regions).unwrap_or_default(),
+            kind: OrganisationKind::parse(&self.kind).ok_or(broken("kind"))?,
+            services: serde_json::from_str(&self.services).map_err(|_| broken("services"))?,
+            regions: serde_json::from_str(&self.regions).map_err(|_| broken("regions"))?,
             intake_email: self.intake_email.clone(),
             accepts_minors: self.accepts_minors,
             available_24_7: self.available_24_7,
             focal_point: self.focal_point,
-        }
+        })
     }
 }
 

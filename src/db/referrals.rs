@@ -32,12 +32,6 @@ pub struct ReferralRow {
     pub eligibility_override: Option<String>,
 }
 
-impl ReferralRow {
-    pub fn service_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.services).unwrap_or_default()
-    }
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = referral_history)]
 pub struct HistoryRow {

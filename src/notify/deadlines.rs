@@ -20,12 +20,17 @@ pub async fn check_once(db: &Db, notifier: &Notifier, limits: &DeadlineLimits, n
         .await?;
     let mut escalated = 0;
     for referral in candidates {
-        let (Ok(state), Ok(urgency)) = (referral.state.parse(), referral.urgency.parse()) else {
-            continue;
+        // A row this version cannot read is reported, not silently skipped; the others go on.
+        let typed = match crate::domain::referral::Referral::try_from(referral.clone()) {
+            Ok(typed) => typed,
+            Err(error) => {
+                tracing::error!(referral = %referral.id.0, error = %error, "a stored referral cannot be read; its deadlines are not watched");
+                continue;
+            }
         };
         let clock = StepClock {
-            state,
-            urgency,
+            state: typed.state,
+            urgency: typed.urgency,
             submitted_at: referral.submitted_at.map(|t| t.0),
             decided_at: referral.decided_at.map(|t| t.0),
         };
