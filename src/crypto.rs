@@ -19,7 +19,6 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::{Environment, Settings};
-use crate::db::Id;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -33,6 +32,18 @@ pub enum CryptoError {
 const DEVELOPMENT_KEY: [u8; 32] = *b"nrm-development-key-not-for-prod";
 const DEVELOPMENT_INDEX_KEY: [u8; 32] = *b"nrm-dev-blind-index-not-for-prod";
 const DEVELOPMENT_KEY_ID: &str = "dev";
+
+/// The id of the record a value is sealed to (bound into its associated data, so a value
+/// copied to another record does not open).
+pub trait RecordId: Copy {
+    fn record_uuid(&self) -> uuid::Uuid;
+}
+
+impl RecordId for uuid::Uuid {
+    fn record_uuid(&self) -> uuid::Uuid {
+        *self
+    }
+}
 
 pub struct Keyring {
     keys: BTreeMap<String, XChaCha20Poly1305>,
@@ -122,12 +133,12 @@ impl Keyring {
         &self.current
     }
 
-    fn aad(field: &str, record: Id) -> String {
-        format!("nrm:v1:{field}:{}", record.0)
+    fn aad(field: &str, record: impl RecordId) -> String {
+        format!("nrm:v1:{field}:{}", record.record_uuid())
     }
 
     /// Encrypts `plaintext` for `field` of `record` under the current key.
-    pub fn seal(&self, field: &str, record: Id, plaintext: &str) -> String {
+    pub fn seal(&self, field: &str, record: impl RecordId, plaintext: &str) -> String {
         let Some(cipher) = self.keys.get(&self.current) else {
             return String::new();
         };
@@ -151,12 +162,12 @@ impl Keyring {
         }
     }
 
-    pub fn seal_opt(&self, field: &str, record: Id, plaintext: Option<&str>) -> Option<String> {
+    pub fn seal_opt(&self, field: &str, record: impl RecordId, plaintext: Option<&str>) -> Option<String> {
         plaintext.map(|p| self.seal(field, record, p))
     }
 
     /// Decrypts a value sealed for `field` of `record`.
-    pub fn open(&self, field: &str, record: Id, sealed: &str) -> Result<String, CryptoError> {
+    pub fn open(&self, field: &str, record: impl RecordId, sealed: &str) -> Result<String, CryptoError> {
         let mut parts = sealed.splitn(3, '.');
         let (Some("v1"), Some(key_id), Some(blob)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CryptoError::Open);
@@ -180,7 +191,12 @@ impl Keyring {
         String::from_utf8(plaintext).map_err(|_| CryptoError::Open)
     }
 
-    pub fn open_opt(&self, field: &str, record: Id, sealed: Option<&str>) -> Result<Option<String>, CryptoError> {
+    pub fn open_opt(
+        &self,
+        field: &str,
+        record: impl RecordId,
+        sealed: Option<&str>,
+    ) -> Result<Option<String>, CryptoError> {
         sealed.map(|s| self.open(field, record, s)).transpose()
     }
 
@@ -198,6 +214,13 @@ impl Keyring {
         mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The blind index of a pseudonym within one organisation (duplicate check before a
+    /// new case): the same caseless form as names, keyed apart from them.
+    pub fn pseudonym_index(&self, organisation: &str, pseudonym: &str) -> String {
+        let normalised = crate::domain::text::name_key(pseudonym);
+        self.keyed_hash(format!("pseudonym\0{organisation}\0{normalised}").as_bytes())
+    }
+
     /// The blind index of a name: HMAC-SHA256 of its caseless form (`domain::text::name_key`,
     /// scheme `NAME_KEY_SCHEME`).
     pub fn blind_index(&self, name: &str) -> String {
@@ -210,10 +233,32 @@ impl Keyring {
     }
 }
 
+/// A secret of `bytes` random bytes from the operating system, base64url without padding
+/// (session ids, CSRF tokens).
+pub fn random_token(bytes: usize) -> String {
+    use chacha20poly1305::aead::rand_core::RngCore;
+    let mut buffer = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buffer);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buffer)
+}
+
+/// SHA-256 of `text`, in hex: how a session's secret is stored.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::db::Id;
 
     fn keyring() -> Keyring {
         Keyring::from_settings(&Settings::defaults().unwrap()).unwrap()

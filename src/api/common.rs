@@ -37,7 +37,12 @@ pub fn etag(version: i64) -> String {
 /// The version an `If-Match` header names, for the use case to check (428 when absent or
 /// `*`, 412 when it cannot match).
 pub fn seen_version(req: &HttpRequest) -> SeenVersion {
-    let Some(value) = req.headers().get(header::IF_MATCH) else {
+    // An empty header names no version at all: the same as none.
+    let Some(value) = req
+        .headers()
+        .get(header::IF_MATCH)
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
+    else {
         return SeenVersion::Missing;
     };
     match value

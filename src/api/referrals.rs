@@ -31,6 +31,37 @@ pub struct ReferralInput {
     pub note: Option<String>,
 }
 
+/// A draft referral as the body asks for it, checked against the registry's vocabulary.
+pub fn parse_new_referral(body: Value, registry: &crate::domain::organisation::Registry) -> Result<NewReferral, ApiError> {
+    let mut f = Fields::new(body, "ReferralInput")?;
+    let to = f.required("to_organisation", organisation_slug(registry));
+    let services = f.required("services", |v| {
+        input::list_of(v, |item| {
+            let code = input::string(item)?;
+            if registry.services.contains(code) {
+                Ok(code.to_string())
+            } else {
+                Err(format!(
+                    "is not a service of the registry, which has: {}",
+                    registry.services.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            }
+        })
+    });
+    let urgency = f.required("urgency", input::one_of(&Urgency::ALL, Urgency::as_str));
+    let note = f.optional("note", input::note);
+    f.finish()?;
+    let (Some(to_organisation), Some(services), Some(urgency), Some(note)) = (to, services, urgency, note) else {
+        return Err(ApiError::internal("validated field missing"));
+    };
+    Ok(NewReferral {
+        to_organisation,
+        services,
+        urgency,
+        note,
+    })
+}
+
 /// Creates a draft referral of the case (caseworker of the owning organisation, which is
 /// the sender). Honours `Idempotency-Key`.
 #[utoipa::path(
@@ -59,34 +90,7 @@ pub async fn create(
         &format!("POST /cases/{}/referrals", case_id.0),
         &body,
     )?;
-    let registry = ctx.registry();
-    let mut f = Fields::new(body, "ReferralInput")?;
-    let to = f.required("to_organisation", organisation_slug(registry));
-    let services = f.required("services", |v| {
-        input::list_of(v, |item| {
-            let code = input::string(item)?;
-            if registry.services.contains(code) {
-                Ok(code.to_string())
-            } else {
-                Err(format!(
-                    "is not a service of the registry, which has: {}",
-                    registry.services.iter().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            }
-        })
-    });
-    let urgency = f.required("urgency", input::one_of(&Urgency::ALL, Urgency::as_str));
-    let note = f.optional("note", input::note);
-    f.finish()?;
-    let (Some(to_organisation), Some(services), Some(urgency), Some(note)) = (to, services, urgency, note) else {
-        return Err(ApiError::internal("validated field missing"));
-    };
-    let new = NewReferral {
-        to_organisation,
-        services,
-        urgency,
-        note,
-    };
+    let new = parse_new_referral(body, ctx.registry())?;
     let view = ctx
         .write(actor, move |c| app::referrals::draft(c, case_id, new, &idempotency))
         .await?;
@@ -182,7 +186,7 @@ pub struct TransitionInput {
     pub override_reason: Option<String>,
 }
 
-fn parse_transition(body: Value) -> Result<(TransitionRequest, Option<String>), ApiError> {
+pub fn parse_transition(body: Value) -> Result<(TransitionRequest, Option<String>), ApiError> {
     let mut f = Fields::new(body, "TransitionInput")?;
     let action = f.required("action", input::one_of(&Action::ALL, Action::as_str));
     let reason_code = f.optional("reason_code", input::one_of(&DeclineReason::ALL, DeclineReason::as_str));

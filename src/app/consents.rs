@@ -12,7 +12,7 @@ use crate::db::Id;
 use crate::db::cases::{self as case_rows, LegalBasisRow};
 use crate::db::referrals as referral_rows;
 use crate::domain::access::CaseAction;
-use crate::domain::consent::{self as rules, Consent, ConsentGiver, ConsentMethod, ConsentScope};
+use crate::domain::consent::{Consent, ConsentGiver, ConsentMethod, ConsentScope};
 use crate::domain::ids::{CaseId, ConsentId, LegalBasisId};
 use crate::domain::text::{LanguageTag, Text};
 
@@ -127,7 +127,7 @@ pub fn withdraw(ctx: &mut Ctx, case_id: CaseId, consent_id: ConsentId) -> AppRes
         return Err(AppError::conflict("this consent was already withdrawn"));
     }
     let referrals = referral_rows::referrals_of(ctx.conn, case_id)?;
-    let effects = rules::withdrawal(&consent, &consents, &referrals);
+    let effects = crate::domain::referral::withdrawal(&consent, &consents, &referrals);
     for referral in referrals.iter().filter(|r| effects.withdraw.contains(&r.id)) {
         super::referrals::withdraw_by_system(ctx, referral, "consent withdrawn")?;
     }

@@ -36,6 +36,12 @@ pub struct UtcTime;
 #[diesel(sql_type = DbUuid)]
 pub struct Id(pub uuid::Uuid);
 
+impl crate::crypto::RecordId for Id {
+    fn record_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
 /// Storage form of an instant. Always microsecond precision, so both backends agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow)]
 #[diesel(sql_type = UtcTime)]

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::domain::case::text_enum;
+use crate::domain::text::text_enum;
 
 text_enum! {
     /// What a user may do in `nrm`, from the token's `roles`. Unknown role names are ignored.

@@ -16,78 +16,10 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::ids::CaseId;
-use crate::domain::routing::Need;
 use crate::domain::text::Sealed;
-use crate::domain::three_way::ReportingIntention;
 
-/// A text value that names no variant of the enum it was parsed for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} `{value}`")]
-pub struct UnknownVariant {
-    /// The enum that was being parsed, e.g. `ReferralState`.
-    pub kind: &'static str,
-    /// The text that did not match.
-    pub value: String,
-}
-
-/// Declares a fieldless enum that is stored and sent as snake_case text.
-///
-/// Each variant is written with its text (`Variant = "variant"`); the macro
-/// adds the serde derives with `rename_all = "snake_case"`, `as_str`,
-/// `Display`, `FromStr` (error: [`UnknownVariant`]) and `const ALL`, in
-/// declaration order. Every module's tests check that serde's text and
-/// `as_str` agree.
-macro_rules! text_enum {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-            ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema,
-        )]
-        #[serde(rename_all = "snake_case")]
-        $vis enum $name {
-            $( $(#[$vmeta])* $variant, )+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: [Self; [$($text),+].len()] = [$(Self::$variant),+];
-
-            /// The stored and serialised text of this variant.
-            pub const fn as_str(&self) -> &'static str {
-                match self {
-                    $( Self::$variant => $text, )+
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl ::std::str::FromStr for $name {
-            type Err = $crate::domain::case::UnknownVariant;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $( $text => Ok(Self::$variant), )+
-                    _ => Err($crate::domain::case::UnknownVariant {
-                        kind: stringify!($name),
-                        value: s.to_owned(),
-                    }),
-                }
-            }
-        }
-    };
-}
-pub(crate) use text_enum;
+pub use crate::domain::text::UnknownVariant;
+pub(crate) use crate::domain::text::text_enum;
 
 text_enum! {
     /// Who first told us about the possible victim.
@@ -533,6 +465,37 @@ pub fn reflection_period_end(
         return None;
     }
     grounds_recorded_on.checked_add_days(Days::new(u64::from(days)))
+}
+
+text_enum! {
+    /// Something the person needs, as the caseworker records it on the case; rules may also
+    /// derive needs from other facts (e.g. recent sexual violence needs medical care). The
+    /// `[needs]` table of the rules file says which services meet each need.
+    pub enum Need {
+        /// A safe place to stay.
+        Shelter = "shelter",
+        /// Sexual images of the person are online and should be removed.
+        ImageRemoval = "image_removal",
+        /// Medical (and forensic) care.
+        MedicalCare = "medical_care",
+        EmotionalSupport = "emotional_support",
+        PracticalSupport = "practical_support",
+        LegalSupport = "legal_support",
+        /// A guardian for a child without a parent here.
+        Guardianship = "guardianship",
+        /// Someone who coordinates care around the person.
+        CareCoordination = "care_coordination",
+    }
+}
+
+text_enum! {
+    /// What the person intends about reporting to the police, as recorded
+    /// at evaluation. Informational only; never a condition for support.
+    pub enum ReportingIntention {
+        WillReport = "will_report",
+        Undecided = "undecided",
+        WillNotReport = "will_not_report",
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::case::text_enum;
-use crate::domain::ids::{CaseId, ConsentId, ReferralId};
-use crate::domain::referral::{Referral, ReferralState};
+use crate::domain::ids::{CaseId, ConsentId};
+use crate::domain::text::text_enum;
 
 text_enum! {
     /// What a consent allows.
@@ -98,56 +97,12 @@ impl Consent {
     }
 }
 
-/// What withdrawing a consent means for the case's referrals.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Withdrawal {
-    /// Referrals that relied on the consent: the system withdraws those it still may
-    /// (drafts, and handovers not yet accepted); past acceptance the receiver has its own
-    /// relationship with the person.
-    pub withdraw: Vec<ReferralId>,
-    /// Open, handed-over referrals to the organisation the consent names: their receivers
-    /// are told (not for a `police_contact` consent, which no referral rests on).
-    pub tell: Vec<ReferralId>,
-}
-
-/// The effects of withdrawing `consent`, given every consent and referral of the case as
-/// they stood before. Another standing referral consent for the same organisation keeps
-/// its referrals going.
-pub fn withdrawal(consent: &Consent, consents: &[Consent], referrals: &[Referral]) -> Withdrawal {
-    let tell = if consent.scope == ConsentScope::PoliceContact {
-        Vec::new()
-    } else {
-        referrals
-            .iter()
-            .filter(|r| r.to_organisation == consent.organisation && r.handed_over() && r.state.is_open())
-            .map(|r| r.id)
-            .collect()
-    };
-    let still_covered = consents.iter().any(|c| {
-        c.id != consent.id
-            && c.standing()
-            && c.scope == ConsentScope::Referral
-            && c.organisation == consent.organisation
-    });
-    let withdraw = if consent.scope == ConsentScope::Referral && !still_covered {
-        referrals
-            .iter()
-            .filter(|r| {
-                r.consent_id == Some(consent.id)
-                    || (r.state == ReferralState::Draft && r.to_organisation == consent.organisation)
-            })
-            .map(|r| r.id)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Withdrawal { withdraw, tell }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::domain::ids::ReferralId;
+    use crate::domain::referral::{Referral, ReferralState, Withdrawal, withdrawal};
 
     fn fact(scope: ConsentScope, org: &str, given_by: ConsentGiver, withdrawn: bool) -> ConsentFact {
         ConsentFact {

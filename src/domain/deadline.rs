@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::domain::referral::{ReferralState, Urgency};
 
-crate::domain::case::text_enum! {
+crate::domain::text::text_enum! {
     /// A step the receiving organisation owes.
     pub enum Step {
         /// submitted → acknowledged

@@ -7,7 +7,7 @@
 
 use chrono::Duration;
 
-crate::domain::case::text_enum! {
+crate::domain::text::text_enum! {
     /// Why a notification is sent.
     pub enum NotificationKind {
         /// A referral was submitted: to the receiver's intake.
@@ -28,7 +28,7 @@ crate::domain::case::text_enum! {
     }
 }
 
-crate::domain::case::text_enum! {
+crate::domain::text::text_enum! {
     /// Where a notification is in its delivery.
     pub enum DeliveryStatus {
         Pending = "pending",

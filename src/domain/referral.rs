@@ -16,11 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::case::{IdentificationStatus, has_reasonable_grounds, text_enum};
-use crate::domain::consent::ConsentGiver;
+use crate::domain::case::{IdentificationStatus, has_reasonable_grounds};
+use crate::domain::consent::{Consent, ConsentGiver, ConsentScope};
 use crate::domain::ids::{CaseId, ConsentId, ReferralId};
 use crate::domain::notification::NotificationKind;
+use crate::domain::problem::{FieldProblem, check_field};
 use crate::domain::text::Sealed;
+use crate::domain::text::text_enum;
 
 text_enum! {
     /// Where a referral stands.
@@ -242,6 +244,56 @@ pub fn effects(
 }
 
 // ---------------------------------------------------------------------------
+// What withdrawing consent does to referrals
+// ---------------------------------------------------------------------------
+
+/// What withdrawing a consent means for the case's referrals.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Withdrawal {
+    /// Referrals that relied on the consent: the system withdraws those it still may
+    /// (drafts, and handovers not yet accepted); past acceptance the receiver has its own
+    /// relationship with the person.
+    pub withdraw: Vec<ReferralId>,
+    /// Open, handed-over referrals to the organisation the consent names: their receivers
+    /// are told (not for a `police_contact` consent, which no referral rests on).
+    pub tell: Vec<ReferralId>,
+}
+
+/// The effects of withdrawing `consent`, given every consent and referral of the case as
+/// they stood before. Another standing referral consent for the same organisation keeps
+/// its referrals going.
+pub fn withdrawal(consent: &Consent, consents: &[Consent], referrals: &[Referral]) -> Withdrawal {
+    let tell = if consent.scope == ConsentScope::PoliceContact {
+        Vec::new()
+    } else {
+        referrals
+            .iter()
+            .filter(|r| r.to_organisation == consent.organisation && r.handed_over() && r.state.is_open())
+            .map(|r| r.id)
+            .collect()
+    };
+    let still_covered = consents.iter().any(|c| {
+        c.id != consent.id
+            && c.standing()
+            && c.scope == ConsentScope::Referral
+            && c.organisation == consent.organisation
+    });
+    let withdraw = if consent.scope == ConsentScope::Referral && !still_covered {
+        referrals
+            .iter()
+            .filter(|r| {
+                r.consent_id == Some(consent.id)
+                    || (r.state == ReferralState::Draft && r.to_organisation == consent.organisation)
+            })
+            .map(|r| r.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Withdrawal { withdraw, tell }
+}
+
+// ---------------------------------------------------------------------------
 // The transition table
 // ---------------------------------------------------------------------------
 
@@ -383,14 +435,6 @@ impl TransitionRequest {
     }
 }
 
-/// One problem with one request field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldProblem {
-    /// The request field's name as the API spells it.
-    pub field: &'static str,
-    pub message: String,
-}
-
 /// Why a transition was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionRefusal {
@@ -487,25 +531,6 @@ fn field_problems(request: &TransitionRequest) -> Vec<FieldProblem> {
 
 fn is_filled(text: &str) -> bool {
     !text.trim().is_empty()
-}
-
-/// Records a problem with `field` for `action`, if there is one. `value` is
-/// `None` when the field is absent, `Some(false)` when present but blank,
-/// `Some(true)` when present and filled.
-pub(crate) fn check_field<A: fmt::Display>(
-    problems: &mut Vec<FieldProblem>,
-    action: A,
-    field: &'static str,
-    required: bool,
-    value: Option<bool>,
-) {
-    let message = match (required, value) {
-        (true, None) => format!("is required to {action}"),
-        (true, Some(false)) => format!("must not be blank to {action}"),
-        (false, Some(_)) => format!("does not apply to {action}"),
-        (true, Some(true)) | (false, None) => return,
-    };
-    problems.push(FieldProblem { field, message });
 }
 
 // ---------------------------------------------------------------------------

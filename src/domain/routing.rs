@@ -18,29 +18,10 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::case::{Age, CountryCode, ExploitationForm, ExploitationForms, Gender, NationalityGroup, text_enum};
+pub use crate::domain::case::Need;
+use crate::domain::case::{Age, CountryCode, ExploitationForm, ExploitationForms, Gender, NationalityGroup};
 use crate::domain::organisation::{Organisation, OrganisationKind, Registry, ServiceOffer, is_valid_slug, line_of};
-
-text_enum! {
-    /// Something the person needs, as the caseworker records it on the case; rules may also
-    /// derive needs from other facts (e.g. recent sexual violence needs medical care). The
-    /// `[needs]` table of the rules file says which services meet each need.
-    pub enum Need {
-        /// A safe place to stay.
-        Shelter = "shelter",
-        /// Sexual images of the person are online and should be removed.
-        ImageRemoval = "image_removal",
-        /// Medical (and forensic) care.
-        MedicalCare = "medical_care",
-        EmotionalSupport = "emotional_support",
-        PracticalSupport = "practical_support",
-        LegalSupport = "legal_support",
-        /// A guardian for a child without a parent here.
-        Guardianship = "guardianship",
-        /// Someone who coordinates care around the person.
-        CareCoordination = "care_coordination",
-    }
-}
+use crate::domain::text::text_enum;
 
 text_enum! {
     /// Why an organisation, or one of its services, is not suggested or not eligible.

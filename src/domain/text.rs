@@ -3,6 +3,75 @@
 
 use serde::Serialize;
 
+/// A text value that names no variant of the enum it was parsed for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}`")]
+pub struct UnknownVariant {
+    /// The enum that was being parsed, e.g. `ReferralState`.
+    pub kind: &'static str,
+    /// The text that did not match.
+    pub value: String,
+}
+
+/// Declares a fieldless enum that is stored and sent as snake_case text.
+///
+/// Each variant is written with its text (`Variant = "variant"`); the macro
+/// adds the serde derives with `rename_all = "snake_case"`, `as_str`,
+/// `Display`, `FromStr` (error: [`UnknownVariant`]) and `const ALL`, in
+/// declaration order. Every module's tests check that serde's text and
+/// `as_str` agree.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema,
+        )]
+        #[serde(rename_all = "snake_case")]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: [Self; [$($text),+].len()] = [$(Self::$variant),+];
+
+            /// The stored and serialised text of this variant.
+            pub const fn as_str(&self) -> &'static str {
+                match self {
+                    $( Self::$variant => $text, )+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::text::UnknownVariant;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $( $text => Ok(Self::$variant), )+
+                    _ => Err($crate::domain::text::UnknownVariant {
+                        kind: stringify!($name),
+                        value: s.to_owned(),
+                    }),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
 /// A problem with a piece of text, phrased for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextProblem {

@@ -11,10 +11,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::case::text_enum;
+pub use crate::domain::case::ReportingIntention;
 use crate::domain::ids::{CaseId, ConversationId};
-use crate::domain::referral::{FieldProblem, check_field};
+use crate::domain::problem::{FieldProblem, check_field};
 use crate::domain::text::Sealed;
+use crate::domain::text::text_enum;
 
 text_enum! {
     /// Where a three-way conversation stands.
@@ -47,16 +48,6 @@ text_enum! {
         Schedule = "schedule",
         Hold = "hold",
         Evaluate = "evaluate",
-    }
-}
-
-text_enum! {
-    /// What the person intends about reporting to the police, as recorded
-    /// at evaluation. Informational only; never a condition for support.
-    pub enum ReportingIntention {
-        WillReport = "will_report",
-        Undecided = "undecided",
-        WillNotReport = "will_not_report",
     }
 }
 

@@ -15,6 +15,7 @@ mod erasure;
 mod errors;
 mod first_use;
 mod health;
+mod layers;
 mod limits;
 mod migrations;
 mod notifications;
