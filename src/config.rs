@@ -39,6 +39,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub registry: RegistrySettings,
     pub log: LogSettings,
+    pub web: WebSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -185,6 +186,14 @@ pub struct StatsSettings {
 pub struct RegistrySettings {
     pub organisations_file: PathBuf,
     pub routing_file: PathBuf,
+}
+
+/// The web pages: sessions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub session_idle_timeout: String,
+    pub session_absolute_timeout: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

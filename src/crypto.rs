@@ -245,7 +245,10 @@ pub fn random_token(bytes: usize) -> String {
 /// SHA-256 of `text`, in hex: how a session's secret is stored.
 pub fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Compares two secrets in time independent of where they differ.

@@ -18,3 +18,4 @@ pub mod ratelimit;
 pub mod retention;
 pub mod startup;
 pub mod telemetry;
+pub mod web;

@@ -179,12 +179,13 @@ impl Application {
             let (db, keyring) = (db.clone(), keyring.clone());
             let reindexed = tokio::task::spawn_blocking(move || -> Result<usize, DbError> {
                 let mut conn = db.get()?;
-                Ok(db::privacy::reindex_names(&mut conn, &keyring)?)
+                let names = db::privacy::reindex_names(&mut conn, &keyring)?;
+                Ok(names + db::cases::index_pseudonyms(&mut conn, &keyring)?)
             })
             .await
             .map_err(|_| DbError::Cancelled)??;
             if reindexed > 0 {
-                tracing::info!(reindexed, "name indexes brought to the current normalisation");
+                tracing::info!(reindexed, "name and pseudonym indexes brought up to date");
             }
         }
         let slugs: HashSet<String> = registry.slugs().cloned().collect();
@@ -221,6 +222,7 @@ impl Application {
             .map_err(|e| StartupError::Config(format!("log.protocol_errors_every: {e}")))?;
         let body_read_timeout = parse_duration(&settings.server.body_read_timeout)
             .map_err(|e| StartupError::Config(format!("server.body_read_timeout: {e}")))?;
+        let session_limits = crate::web::session_limits(&settings).map_err(StartupError::Config)?;
         let trusted = TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| StartupError::Config(format!("server.trusted_proxies: {e}")))?;
         let connection_limits = ConnectionLimits::new(settings.server.max_connections_per_address, trusted.clone());
@@ -234,6 +236,7 @@ impl Application {
             tokio::spawn(worker::run(db.clone(), clock.clone(), delivery, notify::worker_id())),
             tokio::spawn(db::audit::run_sealer(db.clone())),
             tokio::spawn(telemetry::report_protocol_errors(protocol_errors_every)),
+            tokio::spawn(purge_sessions(db.clone(), clock.clone(), session_limits)),
             tokio::spawn(deadlines::run(
                 db.clone(),
                 clock.clone(),
@@ -288,8 +291,9 @@ impl Application {
                 .app_data(body_timeout_data.clone())
                 .configure(api::configure)
                 .split_for_parts();
+            let app = app.configure(crate::web::configure);
             // Outermost last: telemetry sees (and logs, with headers) the limiters' 429s.
-            app.default_service(web::to(api::not_found))
+            app.default_service(web::to(not_found))
                 .wrap(from_fn(ratelimit::middleware))
                 .wrap(from_fn(connections::middleware))
                 .wrap(from_fn(telemetry::middleware))
@@ -330,5 +334,40 @@ impl Application {
             task.abort();
         }
         result
+    }
+}
+
+/// Unknown paths answer problem+json, except to a browser (`Accept: text/html`) outside
+/// `/api` and `/health`, which gets a page in its language.
+async fn not_found(
+    req: actix_web::HttpRequest,
+    routes: web::Data<api::RouteTable>,
+) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    // Browsers ask for HTML and get a page; API clients get problem+json.
+    let path = req.path();
+    let wants_page = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !wants_page || path.starts_with("/api/") || path == "/api" || path.starts_with("/health") {
+        return api::not_found(req, routes).await.map_err(Into::into);
+    }
+    let lang = crate::web::page::language_of(&req);
+    Err(crate::web::page::WebError::new(lang, crate::web::page::WebErrorKind::NotFound).into())
+}
+
+/// Ends abandoned web sessions now and then (a live request refuses them anyway).
+async fn purge_sessions(db: Db, clock: SharedClock, limits: crate::app::sessions::SessionLimits) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = Instant::from_utc(clock.now());
+        let purged = db.run(move |conn| crate::app::sessions::purge(conn, now, limits)).await;
+        match purged {
+            Ok(0) => {}
+            Ok(count) => tracing::debug!(count, "expired web sessions removed"),
+            Err(error) => tracing::warn!("expired web sessions could not be removed: {error}"),
+        }
     }
 }

@@ -119,7 +119,10 @@ pub async fn middleware(
     // Handler errors arrive here as responses; an `Err` only comes from framework layers,
     // and actix renders it through the same `ResponseError` (ours are problem+json).
     let mut response = next.call(req).instrument(span.clone()).await?.map_into_boxed_body();
-    if (response.status().is_client_error() || response.status().is_server_error()) && !is_problem(&response) {
+    if (response.status().is_client_error() || response.status().is_server_error())
+        && !is_problem(&response)
+        && !is_page(&response)
+    {
         response = bare_error_to_problem(response);
     }
     let headers = response.headers_mut();
@@ -129,11 +132,14 @@ pub async fn middleware(
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    // The API serves no HTML; should anything render a response, it may load nothing.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // The API serves no HTML; should anything render a response, it may load nothing. The
+    // web pages set their own policy (`web::page`).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     // Responses may carry personal data: no shared or browser caches.
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -163,6 +169,15 @@ fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(PROBLEM_JSON))
+}
+
+/// A web page's own error page (`web::page::WebError`), in the person's language.
+fn is_page(response: &ServiceResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 /// Errors produced by the framework itself (405, a payload error outside our extractors...)

@@ -184,7 +184,7 @@ fn identifying_details(fields: &mut Fields, today: NaiveDate) -> Option<Identify
     })
 }
 
-fn parse_new_case(body: Value, registry: &Registry, today: NaiveDate) -> Result<NewCase, ApiError> {
+pub fn parse_new_case(body: Value, registry: &Registry, today: NaiveDate) -> Result<NewCase, ApiError> {
     let mut f = Fields::new(body, "CaseInput")?;
     let reporter_role = f.required("reporter_role", enum_field(&ReporterRole::ALL, ReporterRole::as_str));
     let contact_channel = f.required(
@@ -286,6 +286,44 @@ fn idempotency(ctx: &Context, req: &HttpRequest, route: String, body: &Value) ->
     common::idempotency(&ctx.services.keyring, req, &route, body)
 }
 
+/// An identification decision as the body states it.
+pub fn parse_identification(body: Value) -> Result<(IdentificationDecision, Text), ApiError> {
+    let mut f = Fields::new(body, "IdentificationInput")?;
+    let decision = f.required(
+        "decision",
+        enum_field(&IdentificationDecision::ALL, IdentificationDecision::as_str),
+    );
+    let basis = f.required("basis", input::note);
+    f.finish()?;
+    let (Some(decision), Some(basis)) = (decision, basis) else {
+        return Err(ApiError::internal("validated field missing"));
+    };
+    Ok((decision, basis))
+}
+
+/// A consent as the body records it, checked against the registry.
+pub fn parse_consent(body: Value, registry: &Registry) -> Result<NewConsent, ApiError> {
+    let mut f = Fields::new(body, "ConsentInput")?;
+    let scope = f.required("scope", enum_field(&ConsentScope::ALL, ConsentScope::as_str));
+    let organisation = f.required("organisation", organisation_slug(registry));
+    let given_by = f.required("given_by", enum_field(&ConsentGiver::ALL, ConsentGiver::as_str));
+    let method = f.required("method", enum_field(&ConsentMethod::ALL, ConsentMethod::as_str));
+    let language = f.required("information_language", language);
+    f.finish()?;
+    let (Some(scope), Some(organisation), Some(given_by), Some(method), Some(information_language)) =
+        (scope, organisation, given_by, method, language)
+    else {
+        return Err(ApiError::internal("validated field missing"));
+    };
+    Ok(NewConsent {
+        scope,
+        organisation,
+        given_by,
+        method,
+        information_language,
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
@@ -341,8 +379,43 @@ pub struct CaseListQuery {
     pub to: Option<String>,
     /// Only cases naming this form of exploitation.
     pub exploitation_form: Option<String>,
+    /// `true`: only cases treated as a child (under 18, or presumed a child while the age is
+    /// unknown or uncertain); `false`: only the others.
+    pub minor: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+}
+
+/// A case list's query parameters, checked (the web list's filters are the same).
+pub fn parse_case_query(q: CaseListQuery, settings: &crate::config::Settings) -> Result<CaseQuery, ApiError> {
+    Ok(CaseQuery {
+        status: q
+            .status
+            .as_deref()
+            .map(|s| s.parse::<IdentificationStatus>())
+            .transpose()
+            .map_err(|_| {
+                ApiError::field(
+                    "status",
+                    "must be signal, presumed_victim, identified or not_identified",
+                )
+            })?,
+        contact_from: query_date("from", q.from.as_deref())?,
+        contact_to: query_date("to", q.to.as_deref())?,
+        form: q
+            .exploitation_form
+            .as_deref()
+            .map(|s| s.parse::<ExploitationForm>())
+            .transpose()
+            .map_err(|_| ApiError::field("exploitation_form", "must be sexual, criminal, labour or other"))?,
+        minor: match q.minor.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(ApiError::field("minor", "must be true or false")),
+        },
+        page: app::Page::parse(q.limit, q.cursor.as_deref(), settings)?,
+    })
 }
 
 pub fn query_date(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
@@ -365,29 +438,7 @@ pub fn query_date(name: &str, text: Option<&str>) -> Result<Option<NaiveDate>, A
 #[get("/cases")]
 pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) -> Result<HttpResponse, ApiError> {
     crate::domain::access::list_cases(actor.principal())?;
-    let q = query.into_inner();
-    let query = CaseQuery {
-        status: q
-            .status
-            .as_deref()
-            .map(|s| s.parse::<IdentificationStatus>())
-            .transpose()
-            .map_err(|_| {
-                ApiError::field(
-                    "status",
-                    "must be signal, presumed_victim, identified or not_identified",
-                )
-            })?,
-        contact_from: query_date("from", q.from.as_deref())?,
-        contact_to: query_date("to", q.to.as_deref())?,
-        form: q
-            .exploitation_form
-            .as_deref()
-            .map(|s| s.parse::<ExploitationForm>())
-            .transpose()
-            .map_err(|_| ApiError::field("exploitation_form", "must be sexual, criminal, labour or other"))?,
-        page: app::Page::parse(q.limit, q.cursor.as_deref(), ctx.settings())?,
-    };
+    let query = parse_case_query(query.into_inner(), ctx.settings())?;
     let found = ctx.read(actor, move |c| app::cases::list(c, query)).await?;
     Ok(HttpResponse::Ok().json(found))
 }
@@ -535,16 +586,7 @@ pub async fn identification(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id()?;
-    let mut f = Fields::new(body.into_inner(), "IdentificationInput")?;
-    let decision = f.required(
-        "decision",
-        enum_field(&IdentificationDecision::ALL, IdentificationDecision::as_str),
-    );
-    let basis = f.required("basis", input::note);
-    f.finish()?;
-    let (Some(decision), Some(basis)) = (decision, basis) else {
-        return Err(ApiError::internal("validated field missing"));
-    };
+    let (decision, basis) = parse_identification(body.into_inner())?;
     let view = ctx
         .write(actor, move |c| app::identification::record(c, id, decision, basis))
         .await?;
@@ -590,25 +632,7 @@ pub async fn create_consent(
     let case_id = path.id()?;
     let body = body.into_inner();
     let idempotency = idempotency(&ctx, &req, format!("POST /cases/{}/consents", case_id.0), &body)?;
-    let mut f = Fields::new(body, "ConsentInput")?;
-    let scope = f.required("scope", enum_field(&ConsentScope::ALL, ConsentScope::as_str));
-    let organisation = f.required("organisation", organisation_slug(ctx.registry()));
-    let given_by = f.required("given_by", enum_field(&ConsentGiver::ALL, ConsentGiver::as_str));
-    let method = f.required("method", enum_field(&ConsentMethod::ALL, ConsentMethod::as_str));
-    let language = f.required("information_language", language);
-    f.finish()?;
-    let (Some(scope), Some(organisation), Some(given_by), Some(method), Some(information_language)) =
-        (scope, organisation, given_by, method, language)
-    else {
-        return Err(ApiError::internal("validated field missing"));
-    };
-    let new = NewConsent {
-        scope,
-        organisation,
-        given_by,
-        method,
-        information_language,
-    };
+    let new = parse_consent(body, ctx.registry())?;
     let view = ctx
         .write(actor, move |c| app::consents::record(c, case_id, new, &idempotency))
         .await?;

@@ -34,6 +34,9 @@ pub struct BodySchema {
     properties: BTreeSet<String>,
     required: BTreeSet<String>,
     nested: BTreeMap<String, String>,
+    /// The JSON type of each field (`string`, `integer`, `boolean`, `array`, `object`), so a
+    /// form's text values become the JSON the same parser reads.
+    kinds: BTreeMap<String, String>,
 }
 
 /// Every object schema of the document, read once.
@@ -65,6 +68,25 @@ fn schemas() -> &'static BTreeMap<String, BodySchema> {
                     })
                     .and_then(Value::as_str)
                     .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                let declared = match property.get("type") {
+                    Some(Value::String(kind)) => Some(kind.clone()),
+                    Some(Value::Array(kinds)) => kinds
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .find(|k| *k != "null")
+                        .map(str::to_string),
+                    _ => None,
+                };
+                let referenced = reference.and_then(|target| {
+                    components
+                        .get(target)
+                        .and_then(|s| s.get("type"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                if let Some(kind) = declared.or(referenced) {
+                    body.kinds.insert(field.clone(), kind);
+                }
                 if let Some(target) = reference {
                     body.nested.insert(field.clone(), target.to_string());
                 }
@@ -278,6 +300,62 @@ impl Fields {
     }
 }
 
+/// A form post as the JSON body the API's parser for `schema` reads: field names are the
+/// API's property names (`identifying_details.name` for a nested one), and each text value
+/// becomes the JSON type the document gives the field. An empty value is an absent field;
+/// a value that is not of the field's type stays text, and the parser names the problem.
+pub fn form_to_json(schema: &str, pairs: &[(String, String)]) -> Result<Value, ApiError> {
+    let all = schemas();
+    let documented = all
+        .get(schema)
+        .ok_or_else(|| ApiError::internal(format!("no schema {schema} in the OpenAPI document")))?;
+    let mut out = Map::new();
+    for (name, raw) in pairs {
+        let value = raw.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let (target, body, field) = match name.split_once('.') {
+            Some((outer, inner)) => {
+                let nested = documented.nested.get(outer).and_then(|t| all.get(t));
+                let object = out
+                    .entry(outer.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                match (object, nested) {
+                    (Value::Object(object), Some(nested)) => (object, Some(nested), inner),
+                    _ => return Err(ApiError::field(outer, "is not an object")),
+                }
+            }
+            None => (&mut out, Some(documented), name.as_str()),
+        };
+        let kind = body.and_then(|b| b.kinds.get(field)).map(String::as_str);
+        let converted = match kind {
+            Some("integer") => value
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(value)),
+            Some("boolean") => match value {
+                "true" | "on" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                other => Value::from(other),
+            },
+            _ => Value::from(value),
+        };
+        if kind == Some("array") {
+            match target
+                .entry(field.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                Value::Array(items) => items.push(converted),
+                _ => return Err(ApiError::field(field, "is sent twice")),
+            }
+        } else if target.insert(field.to_string(), converted).is_some() {
+            return Err(ApiError::field(field, "is sent twice"));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
 // Parsers for common shapes. Each returns a message for the field on failure.
 
 pub fn string(value: &Value) -> Result<&str, String> {
@@ -396,6 +474,40 @@ mod tests {
         };
         let paths: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(paths, vec!["a", "b", "c", "nested.x", "nested.y", "extra"]);
+    }
+
+    #[test]
+    fn a_form_becomes_the_json_body_its_schema_describes() {
+        let pairs: Vec<(String, String)> = [
+            ("reporter_role", "victim"),
+            ("age_at_contact", "17"),
+            ("age_uncertain", "true"),
+            ("exploitation_forms", "sexual"),
+            ("exploitation_forms", "criminal"),
+            ("pseudonym", "  "),
+            ("identifying_details.name", "Anna"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let body = form_to_json("CaseInput", &pairs).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "reporter_role": "victim", "age_at_contact": 17, "age_uncertain": true,
+                "exploitation_forms": ["sexual", "criminal"], "identifying_details": {"name": "Anna"}
+            })
+        );
+        let twice = [
+            ("age_at_contact".to_string(), "1".to_string()),
+            ("age_at_contact".to_string(), "2".to_string()),
+        ];
+        assert!(form_to_json("CaseInput", &twice).is_err());
+        let not_a_number = [("age_at_contact".to_string(), "seventeen".to_string())];
+        assert_eq!(
+            form_to_json("CaseInput", &not_a_number).unwrap(),
+            json!({"age_at_contact": "seventeen"})
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ pub struct ReferralInput {
 }
 
 /// A draft referral as the body asks for it, checked against the registry's vocabulary.
-pub fn parse_new_referral(body: Value, registry: &crate::domain::organisation::Registry) -> Result<NewReferral, ApiError> {
+pub fn parse_new_referral(
+    body: Value,
+    registry: &crate::domain::organisation::Registry,
+) -> Result<NewReferral, ApiError> {
     let mut f = Fields::new(body, "ReferralInput")?;
     let to = f.required("to_organisation", organisation_slug(registry));
     let services = f.required("services", |v| {

@@ -442,6 +442,10 @@ pub fn open(ctx: &mut Ctx, new: NewCase, idempotency: &Idempotency) -> AppResult
             case.check()
                 .map_err(|e| AppError::field("unaccompanied", e.to_string()))?;
             case_rows::create_case(ctx.conn, &case)?;
+            if let Some(pseudonym) = &new.pseudonym {
+                let index = ctx.keyring().pseudonym_index(&ctx.actor.org, pseudonym.as_str());
+                case_rows::set_pseudonym_index(ctx.conn, id, Some(&index))?;
+            }
             if let Some(details) = new.identifying.as_ref().and_then(|d| d.to_row(ctx, id)) {
                 case_rows::replace_identifying_details(ctx.conn, Id(id.0), Some(&details))?;
             }
@@ -453,6 +457,16 @@ pub fn open(ctx: &mut Ctx, new: NewCase, idempotency: &Idempotency) -> AppResult
     Ok(CaseBundle::load(ctx, id)?.view())
 }
 
+/// The organisation's cases recorded with this pseudonym (caseworker, before opening a new
+/// case), through the blind index: no pseudonym is decrypted to look.
+#[tracing::instrument(skip_all)]
+pub fn with_pseudonym(ctx: &mut Ctx, pseudonym: &Text) -> AppResult<Vec<CaseId>> {
+    access::open_case(ctx.actor.principal())?;
+    let index = ctx.keyring().pseudonym_index(&ctx.actor.org, pseudonym.as_str());
+    let org = ctx.actor.org.clone();
+    Ok(case_rows::cases_with_pseudonym_index(ctx.conn, &org, &index)?)
+}
+
 /// Which of the organisation's cases a list shows.
 #[derive(Debug, Clone)]
 pub struct CaseQuery {
@@ -460,6 +474,8 @@ pub struct CaseQuery {
     pub contact_from: Option<NaiveDate>,
     pub contact_to: Option<NaiveDate>,
     pub form: Option<ExploitationForm>,
+    /// Only children (`Some(true)`) or only adults (`Some(false)`).
+    pub minor: Option<bool>,
     pub page: Page,
 }
 
@@ -473,6 +489,7 @@ pub fn list(ctx: &mut Ctx, query: CaseQuery) -> AppResult<CaseList> {
         contact_from: query.contact_from,
         contact_to: query.contact_to,
         exploitation_form: query.form.map(|f| f.as_str().to_string()),
+        minor: query.minor,
         before: query.page.before.map(Id),
         limit: query.page.fetch(),
     };
@@ -554,6 +571,11 @@ pub fn update(ctx: &mut Ctx, id: CaseId, changes: CaseChanges) -> AppResult<Case
         .language
         .map(|l| l.as_str().to_string())
         .apply_to_opt(&mut case.language);
+    let pseudonym_index = match &changes.pseudonym {
+        Patch::Keep => None,
+        Patch::Clear => Some(None),
+        Patch::Set(p) => Some(Some(ctx.keyring().pseudonym_index(&case.organisation, p.as_str()))),
+    };
     let pseudonym = changes.pseudonym.map(|p| ctx.seal("cases.pseudonym", id.0, p.as_str()));
     pseudonym.apply_to_opt(&mut case.pseudonym);
     changes
@@ -573,6 +595,9 @@ pub fn update(ctx: &mut Ctx, id: CaseId, changes: CaseChanges) -> AppResult<Case
     case.updated_at = ctx.now.0;
     if !case_rows::save_case(ctx.conn, &case, version)? {
         return Err(AppError::StaleVersion);
+    }
+    if let Some(index) = pseudonym_index {
+        case_rows::set_pseudonym_index(ctx.conn, id, index.as_deref())?;
     }
     match &changes.identifying {
         Patch::Clear => case_rows::replace_identifying_details(ctx.conn, Id(id.0), None)?,

@@ -17,6 +17,7 @@ pub mod identification;
 pub mod oversight;
 pub mod privacy;
 pub mod referrals;
+pub mod sessions;
 pub mod three_way;
 
 use std::sync::Arc;

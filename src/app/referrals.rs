@@ -282,6 +282,16 @@ pub fn suggestions(ctx: &mut Ctx, case_id: CaseId) -> AppResult<crate::domain::r
     ))
 }
 
+/// The referrals of one case, newest first, as the owning organisation's caseworker sees
+/// them on the case page.
+#[tracing::instrument(skip_all, fields(case = %case_id))]
+pub fn of_case(ctx: &mut Ctx, case_id: CaseId) -> AppResult<Vec<ReferralView>> {
+    case_for(ctx, case_id, CaseAction::Refer)?;
+    let mut referrals = referral_rows::referrals_of(ctx.conn, case_id)?;
+    referrals.sort_by_key(|r| std::cmp::Reverse(r.id.0));
+    referrals.iter().map(|r| render(ctx, r)).collect()
+}
+
 /// Which referrals a list shows.
 #[derive(Debug, Clone, Copy)]
 pub struct ListFilter {

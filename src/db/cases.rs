@@ -157,6 +157,8 @@ pub struct CaseFilter {
     pub contact_from: Option<NaiveDate>,
     pub contact_to: Option<NaiveDate>,
     pub exploitation_form: Option<String>,
+    /// Only cases treated as a child (`Some(true)`) or only the others (`Some(false)`).
+    pub minor: Option<bool>,
     /// Keyset cursor: only ids below this one (UUIDv7 ids are time-ordered).
     pub before: Option<Id>,
     pub limit: i64,
@@ -183,6 +185,15 @@ pub fn list_for_organisation(
         Some("labour") => query = query.filter(cases::exploitation_labour.eq(true)),
         Some("other") => query = query.filter(cases::exploitation_other.eq(true)),
         _ => {}
+    }
+    // `domain::case::treated_as_minor` in SQL: under 18 by the recorded age, or presumed a
+    // child while the age is unknown or uncertain. Never NULL, so NOT is exact.
+    const MINOR: &str = "((age_at_contact IS NOT NULL AND age_at_contact < 18) \
+                         OR (presumed_minor AND (age_at_contact IS NULL OR age_uncertain)))";
+    match filter.minor {
+        Some(true) => query = query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(MINOR)),
+        Some(false) => query = query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("NOT {MINOR}"))),
+        None => {}
     }
     if let Some(before) = filter.before {
         query = query.filter(cases::id.lt(before));
@@ -524,4 +535,62 @@ pub fn consents_of(conn: &mut AnyConnection, case_id: CaseId) -> Result<Vec<Cons
 
 pub fn record_consent(conn: &mut AnyConnection, consent: &Consent) -> QueryResult<()> {
     insert_consent(conn, &ConsentRow::from(consent))
+}
+
+/// Sets (or clears) the blind index of a case's pseudonym; written with the pseudonym.
+pub fn set_pseudonym_index(conn: &mut AnyConnection, case_id: CaseId, index: Option<&str>) -> QueryResult<()> {
+    diesel::update(cases::table.find(Id(case_id.0)))
+        .set(cases::pseudonym_index.eq(index))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The organisation's cases whose pseudonym has this blind index, newest first (a few).
+pub fn cases_with_pseudonym_index(
+    conn: &mut AnyConnection,
+    organisation: &str,
+    index: &str,
+) -> QueryResult<Vec<CaseId>> {
+    let ids: Vec<Id> = cases::table
+        .filter(cases::organisation.eq(organisation))
+        .filter(cases::pseudonym_index.eq(index))
+        .select(cases::id)
+        .order(cases::id.desc())
+        .limit(5)
+        .load(conn)?;
+    Ok(ids.into_iter().map(|id| CaseId(id.0)).collect())
+}
+
+/// Gives pseudonyms stored before the index existed their index (at start-up).
+pub fn index_pseudonyms(conn: &mut AnyConnection, keyring: &crate::crypto::Keyring) -> QueryResult<usize> {
+    let mut changed = 0;
+    loop {
+        let rows: Vec<(Id, String, Option<String>)> = cases::table
+            .filter(cases::pseudonym_index.is_null())
+            .filter(cases::pseudonym.is_not_null())
+            .filter(cases::free_text_erased_at.is_null())
+            .select((cases::id, cases::organisation, cases::pseudonym))
+            .order(cases::id.asc())
+            .limit(500)
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(changed);
+        }
+        let mut progressed = false;
+        for (id, organisation, sealed) in rows {
+            let Some(sealed) = sealed else { continue };
+            let index = match keyring.open("cases.pseudonym", id, &sealed) {
+                Ok(pseudonym) => keyring.pseudonym_index(&organisation, &pseudonym),
+                // Unreadable (a missing key): marked, so the loop ends; `nrm keys` reports it.
+                Err(_) => String::from("unreadable"),
+            };
+            changed += diesel::update(cases::table.find(id))
+                .set(cases::pseudonym_index.eq(Some(index)))
+                .execute(conn)?;
+            progressed = true;
+        }
+        if !progressed {
+            return Ok(changed);
+        }
+    }
 }

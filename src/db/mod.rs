@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod privacy;
 pub mod referrals;
 pub mod schema;
+pub mod sessions;
 pub mod stats;
 pub mod types;
 

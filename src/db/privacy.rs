@@ -53,6 +53,7 @@ pub fn erase_free_text(conn: &mut AnyConnection, case_id: Id, now: Instant) -> Q
     diesel::update(cases::table.find(case_id))
         .set((
             cases::pseudonym.eq(None::<String>),
+            cases::pseudonym_index.eq(None::<String>),
             cases::free_text_erased_at.eq(Some(now)),
         ))
         .execute(conn)?;

@@ -58,6 +58,7 @@ diesel::table! {
         identifying_erased_at -> Nullable<UtcTime>,
         free_text_erased_at -> Nullable<UtcTime>,
         erasure_reason -> Nullable<Text>,
+        pseudonym_index -> Nullable<Text>,
     }
 }
 
@@ -359,5 +360,22 @@ diesel::table! {
         at -> UtcTime,
         basis_type -> Text,
         basis_ref -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::UtcTime;
+
+    web_sessions (id_hash) {
+        id_hash -> Text,
+        csrf_token -> Text,
+        actor_sub -> Text,
+        organisation -> Text,
+        roles -> Text,
+        display_name -> Text,
+        id_token_hint -> Nullable<Text>,
+        created_at -> UtcTime,
+        last_seen_at -> UtcTime,
     }
 }

@@ -1164,6 +1164,14 @@ pub fn eligibility(
     out
 }
 
+/// The prefix of the guard codes an override reason lifts (`eligibility_no_capacity`).
+pub const OVERRIDABLE_PREFIX: &str = "eligibility_";
+
+/// Whether a failed submit guard is one the sending caseworker may override, with a reason.
+pub fn is_overridable(guard: &str) -> bool {
+    guard.starts_with(OVERRIDABLE_PREFIX)
+}
+
 /// The directory's exclusions of a handover that a caseworker may override with a reason,
 /// as `(code, description)`: those the referral guards do not already refuse. Region,
 /// minors and the sender itself are checked for the whole organisation by the submit
@@ -1185,7 +1193,7 @@ pub fn overridable_exclusions(exclusions: &[Exclusion], receiver_accepts_minors:
                 None => e.organisation.clone(),
             };
             (
-                format!("eligibility_{}", e.reason.as_str()),
+                format!("{OVERRIDABLE_PREFIX}{}", e.reason.as_str()),
                 format!("{place}: {}", e.reason.description()),
             )
         })

@@ -65,7 +65,8 @@ impl Notifier {
             id: referral.id,
             from_organisation: &referral.from_organisation,
             to_organisation: &referral.to_organisation,
-            path: format!("/api/v1/referrals/{}", referral.id.0),
+            // The referral's page: a browser signs in first, then lands on it.
+            path: format!("/referrals/{}", referral.id.0),
             referral: Some(referral.id),
         };
         self.queue_about(conn, kind, recipient_slug, &about, step, now)

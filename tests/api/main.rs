@@ -27,4 +27,6 @@ mod referrals;
 mod routing;
 mod scale_out;
 mod smtp;
+mod theme;
 mod three_way;
+mod web;

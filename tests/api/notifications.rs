@@ -78,7 +78,7 @@ async fn mails_for_every_step_carry_no_personal_data(backend: Backend) {
     let english = body.find("submitted a referral to Centrum Seksueel Geweld").unwrap();
     assert!(dutch < english, "Dutch first");
     assert!(body.contains(&format!(
-        "https://nrm.test.example/api/v1/referrals/{}",
+        "https://nrm.test.example/referrals/{}",
         submitted["id"].as_str().unwrap()
     )));
     assert_clean(new);

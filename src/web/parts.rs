@@ -1,0 +1,60 @@
+//! Pieces several pages show: choices with labels, facts, short references, confirmations.
+
+use serde::Deserialize;
+
+use super::i18n::Tr;
+use crate::api::context::Context;
+
+/// A value a form may choose, with its label.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+}
+
+pub fn choices<T: std::fmt::Display>(tr: &Tr, kind: &str, all: &[T]) -> Vec<Choice> {
+    all.iter()
+        .map(|v| Choice {
+            value: v.to_string(),
+            label: tr.label(kind, v),
+        })
+        .collect()
+}
+
+/// The first characters of an id's random part: enough to tell cases apart on a page.
+pub fn short_ref(id: uuid::Uuid) -> String {
+    id.simple().to_string()[24..].to_uppercase()
+}
+
+pub struct Fact {
+    pub term: String,
+    pub value: String,
+}
+
+pub fn organisation_name(ctx: &Context, slug: &str) -> String {
+    ctx.registry()
+        .get(slug)
+        .map(|o| o.name.clone())
+        .unwrap_or_else(|| slug.to_string())
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
+}
+
+/// Confirmations a redirect may ask for (`?done=`); anything else is ignored.
+pub const NOTICES: [&str; 6] = [
+    "case-created",
+    "grounds-recorded",
+    "consent-recorded",
+    "consent-withdrawn",
+    "referral-drafted",
+    "step-done",
+];
+
+pub fn notice_of(done: &Option<String>) -> Option<String> {
+    done.as_deref()
+        .filter(|d| NOTICES.contains(d))
+        .map(|d| format!("done-{d}"))
+}

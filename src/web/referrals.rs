@@ -1,0 +1,563 @@
+//! Referral pages for both sides: a new referral from a routing suggestion, the intake
+//! inbox with deadline badges, and the referral page with its timeline and only the actions
+//! the signed-in person may take now.
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use chrono::{DateTime, Duration, Utc};
+
+use super::forms::{FormPost, FormState};
+use super::i18n::{Lang, Tr};
+use super::page::{Chrome, WebError, WebErrorKind, html, language_of, see_other};
+use super::parts::{Choice, Done, Fact, choices, notice_of, organisation_name, short_ref};
+use super::time;
+use super::{session, web_error};
+use crate::api::context::Context;
+use crate::api::referrals::{parse_new_referral, parse_transition};
+use crate::app::Page;
+use crate::app::referrals::{ListFilter, ReferralView, TransitionCommand};
+use crate::app::sessions::Session;
+use crate::crypto::random_token;
+use crate::db::referrals::Direction;
+use crate::domain::deadline::{DeadlineLimits, StepClock, pending_steps};
+use crate::domain::ids::{CaseId, ReferralId};
+use crate::domain::referral::{Action, DeclineReason, Outcome, Urgency};
+use crate::domain::routing::is_overridable;
+use crate::error::ApiError;
+
+/// A step due within this time is shown as due soon.
+const DUE_SOON: i64 = 2;
+
+/// The deadline badge of a referral: overdue, due soon, on time, or nothing owed.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    /// `overdue`, `due-soon`, `on-time` or `none` (the badge's modifier class).
+    pub kind: &'static str,
+    pub text: String,
+    /// For sorting the inbox: the earliest owed step's deadline.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// The badge from the domain's deadlines (`domain::deadline`), as of `now`.
+pub fn deadline(tr: &Tr, referral: &ReferralView, now: DateTime<Utc>, limits: &DeadlineLimits) -> Deadline {
+    let clock = StepClock {
+        state: referral.state,
+        urgency: referral.urgency,
+        submitted_at: referral.submitted_at,
+        decided_at: referral.decided_at,
+    };
+    let Some(next) = pending_steps(&clock, limits).into_iter().min_by_key(|s| s.due_at) else {
+        return Deadline {
+            kind: "none",
+            text: tr.t("deadline-none"),
+            due_at: None,
+        };
+    };
+    let step = tr.label("step", &next.step);
+    let when = time::date_time(tr.lang, next.due_at);
+    let (kind, key) = if now > next.due_at {
+        ("overdue", "deadline-overdue")
+    } else if next.due_at - now <= Duration::hours(DUE_SOON) {
+        ("due-soon", "deadline-due-soon")
+    } else {
+        ("on-time", "deadline-on-time")
+    };
+    Deadline {
+        kind,
+        text: tr.with(key, &[("step", &step), ("time", &when)]),
+        due_at: Some(next.due_at),
+    }
+}
+
+/// A referral as a line of a list or table.
+pub struct ReferralLine {
+    pub href: String,
+    pub link_text: String,
+    pub from: String,
+    pub to: String,
+    pub services: String,
+    pub urgency: String,
+    pub state: String,
+    pub deadline: Deadline,
+    pub minor: bool,
+    pub overdue: bool,
+}
+
+pub fn referral_line(
+    tr: &Tr,
+    ctx: &Context,
+    r: &ReferralView,
+    now: DateTime<Utc>,
+    limits: &DeadlineLimits,
+) -> ReferralLine {
+    let deadline = deadline(tr, r, now, limits);
+    ReferralLine {
+        href: format!("/referrals/{}", r.id),
+        link_text: tr.with("referral-link", &[("ref", &short_ref(r.id))]),
+        from: organisation_name(ctx, &r.from_organisation),
+        to: organisation_name(ctx, &r.to_organisation),
+        services: r
+            .services
+            .iter()
+            .map(|s| tr.label("service", s))
+            .collect::<Vec<_>>()
+            .join(", "),
+        urgency: tr.label("urgency", &r.urgency),
+        state: tr.label("state", &r.state),
+        overdue: deadline.kind == "overdue",
+        deadline,
+        minor: r.case.minor,
+    }
+}
+
+fn parse_uuid(lang: Lang, text: &str) -> Result<uuid::Uuid, WebError> {
+    uuid::Uuid::parse_str(text).map_err(|_| WebError::new(lang, WebErrorKind::NotFound))
+}
+
+// ---------------------------------------------------------------------------
+// A new referral
+// ---------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "referral_new.html")]
+struct NewReferralPage {
+    chrome: Chrome,
+    form: FormState,
+    form_id: String,
+    action: String,
+    back: String,
+    organisations: Vec<Choice>,
+    services: Vec<Choice>,
+    urgencies: Vec<Choice>,
+}
+
+fn new_referral_page(tr: Tr, session: &Session, ctx: &Context, case_id: CaseId, form: FormState) -> NewReferralPage {
+    let registry = ctx.registry();
+    NewReferralPage {
+        chrome: Chrome::signed_in(
+            tr.lang,
+            &format!("/cases/{}/referrals/new", case_id.0),
+            tr.t("referral-new-title"),
+            session,
+            registry,
+        ),
+        form,
+        form_id: random_token(16),
+        action: format!("/cases/{}/referrals", case_id.0),
+        back: format!("/cases/{}", case_id.0),
+        organisations: registry
+            .organisations
+            .values()
+            .filter(|o| o.slug != session.actor.org)
+            .map(|o| Choice {
+                value: o.slug.clone(),
+                label: o.name.clone(),
+            })
+            .collect(),
+        services: registry
+            .services
+            .iter()
+            .map(|s| Choice {
+                value: s.clone(),
+                label: tr.label("service", s),
+            })
+            .collect(),
+        urgencies: choices(&tr, "urgency", &Urgency::ALL),
+    }
+}
+
+/// The form, with the organisation and services of a suggestion already chosen.
+#[get("/cases/{id}/referrals/new")]
+pub async fn new_form(req: HttpRequest, ctx: Context, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let session = session(&req, &ctx).await?;
+    let case_id = CaseId(parse_uuid(lang, &path)?);
+    // The same check as drafting: only the owner's caseworkers refer, and the case must exist.
+    ctx.read(session.actor.clone(), move |c| {
+        crate::app::access::case_for(c, case_id, crate::domain::access::CaseAction::Refer).map(|_| ())
+    })
+    .await
+    .map_err(|e| web_error(lang, e))?;
+    let mut values: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k == "to_organisation" || k == "services")
+        .collect();
+    values.push(("urgency".into(), "routine".into()));
+    let page = new_referral_page(Tr::new(lang), &session, &ctx, case_id, FormState::with_values(values));
+    Ok(html(StatusCode::OK, &page))
+}
+
+#[post("/cases/{id}/referrals")]
+pub async fn create(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let case_id = CaseId(parse_uuid(lang, &path)?);
+    let form = FormPost::read(&req, &body, &session, tr)?;
+    let route = format!("POST /cases/{}/referrals", case_id.0);
+    let result = match form
+        .json("ReferralInput", &["form_id"])
+        .and_then(|json| Ok((parse_new_referral(json.clone(), ctx.registry())?, json)))
+    {
+        Ok((new, json)) => {
+            let idempotency = crate::app::Idempotency {
+                key: form.get("form_id").map(|k| format!("web:{k}")),
+                route: route.clone(),
+                hash: crate::api::common::request_hash(&ctx.services.keyring, &route, &json),
+            };
+            ctx.write(session.actor.clone(), move |c| {
+                crate::app::referrals::draft(c, case_id, new, &idempotency)
+            })
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(view) => Ok(see_other(&format!("/referrals/{}?done=referral-drafted", view.id))),
+        Err(ApiError::Validation(errors)) => {
+            let mut state = form.state();
+            state.add_api_errors(tr, &errors);
+            let page = new_referral_page(tr, &session, &ctx, case_id, state);
+            Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(other) => Err(web_error(lang, other)),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The inbox
+// ---------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    chrome: Chrome,
+    lines: Vec<ReferralLine>,
+    closed: Vec<ReferralLine>,
+}
+
+/// Incoming referrals that still need the organisation, overdue first, then by deadline;
+/// the recently closed ones below.
+#[get("/inbox")]
+pub async fn inbox(req: HttpRequest, ctx: Context) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let page = Page::parse(Some(ctx.settings().cases.page_size_max), None, ctx.settings())
+        .map_err(|e| web_error(lang, e.into()))?;
+    let filter = ListFilter {
+        direction: Direction::Incoming,
+        state: None,
+        page,
+    };
+    let found = ctx
+        .read(session.actor.clone(), move |c| crate::app::referrals::list(c, filter))
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let now = ctx.now().0;
+    let limits = &ctx.services.limits;
+    let (open, closed): (Vec<&ReferralView>, Vec<&ReferralView>) = found.items.iter().partition(|r| r.state.is_open());
+    let mut lines: Vec<ReferralLine> = open.iter().map(|r| referral_line(&tr, &ctx, r, now, limits)).collect();
+    lines.sort_by_key(|l| (!l.overdue, l.deadline.due_at.is_none(), l.deadline.due_at));
+    let closed = closed
+        .iter()
+        .take(20)
+        .map(|r| referral_line(&tr, &ctx, r, now, limits))
+        .collect();
+    let page = InboxPage {
+        chrome: Chrome::signed_in(lang, "/inbox", tr.t("inbox-title"), &session, ctx.registry()),
+        lines,
+        closed,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+// ---------------------------------------------------------------------------
+// The referral page
+// ---------------------------------------------------------------------------
+
+pub struct TimelineEntry {
+    pub what: String,
+    pub when: String,
+    pub when_machine: String,
+    pub by: String,
+    pub details: Vec<String>,
+}
+
+/// One action the person may take now, as a form.
+pub struct ActionForm {
+    pub action: String,
+    pub label: String,
+    /// `primary` for the step forward, `secondary` for the rest.
+    pub weight: &'static str,
+    /// Fields this action asks for: `decline`, `withdraw`, `complete`, `submit`.
+    pub needs: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "referral.html")]
+struct ReferralPage {
+    chrome: Chrome,
+    facts: Vec<Fact>,
+    state: String,
+    deadline: Deadline,
+    timeline: Vec<TimelineEntry>,
+    actions: Vec<ActionForm>,
+    action_url: String,
+    version: i64,
+    form: FormState,
+    guards: Vec<String>,
+    may_override: bool,
+    stale: bool,
+    outcome: Option<String>,
+    case_href: Option<String>,
+    decline_reasons: Vec<Choice>,
+    outcomes: Vec<Choice>,
+}
+
+fn timeline(tr: &Tr, ctx: &Context, r: &ReferralView) -> Vec<TimelineEntry> {
+    r.history
+        .iter()
+        .rev()
+        .map(|h| {
+            let mut details = Vec::new();
+            if let Some(code) = &h.reason_code {
+                details.push(tr.label("decline", code));
+            }
+            if let Some(code) = &h.outcome_code {
+                details.push(tr.label("outcome", code));
+            }
+            details.extend(
+                h.reason
+                    .iter()
+                    .chain(h.outcome.iter())
+                    .filter(|t| !t.is_empty())
+                    .cloned(),
+            );
+            TimelineEntry {
+                what: tr.with(
+                    "history-entry",
+                    &[
+                        ("action", &tr.label("action", &h.action)),
+                        ("state", &tr.label("state", &h.to)),
+                    ],
+                ),
+                when: time::date_time(tr.lang, h.at),
+                when_machine: time::machine(h.at),
+                by: if h.actor_sub == "system" {
+                    tr.t("history-by-system")
+                } else {
+                    organisation_name(ctx, &h.actor_org)
+                },
+                details,
+            }
+        })
+        .collect()
+}
+
+struct Refusal {
+    form: FormState,
+    guards: Vec<String>,
+    stale: bool,
+}
+
+fn referral_page(tr: Tr, session: &Session, ctx: &Context, r: &ReferralView, refusal: Option<Refusal>) -> ReferralPage {
+    let now = ctx.now().0;
+    let facts = vec![
+        Fact {
+            term: tr.t("fact-from"),
+            value: organisation_name(ctx, &r.from_organisation),
+        },
+        Fact {
+            term: tr.field("to_organisation"),
+            value: organisation_name(ctx, &r.to_organisation),
+        },
+        Fact {
+            term: tr.field("services"),
+            value: r
+                .services
+                .iter()
+                .map(|s| tr.label("service", s))
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        Fact {
+            term: tr.field("urgency"),
+            value: tr.label("urgency", &r.urgency),
+        },
+        Fact {
+            term: tr.t("fact-pseudonym"),
+            value: r.case.pseudonym.clone().unwrap_or_else(|| tr.t("not-recorded")),
+        },
+        Fact {
+            term: tr.field("exploitation_forms"),
+            value: r
+                .case
+                .exploitation_forms
+                .iter()
+                .map(|f| tr.label("form", f))
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        Fact {
+            term: tr.t("fact-minor"),
+            value: tr.t(if r.case.minor { "yes" } else { "no" }),
+        },
+        Fact {
+            term: tr.field("note"),
+            value: r.note.clone().unwrap_or_else(|| tr.t("not-recorded")),
+        },
+    ];
+    let actions = r
+        .allowed_actions
+        .iter()
+        .map(|a| ActionForm {
+            action: a.as_str().to_string(),
+            label: tr.label("do", a),
+            weight: match a {
+                Action::Withdraw | Action::Decline => "secondary",
+                _ => "primary",
+            },
+            needs: match a {
+                Action::Decline => "decline",
+                Action::Withdraw => "withdraw",
+                Action::Complete => "complete",
+                Action::Submit => "submit",
+                _ => "",
+            },
+        })
+        .collect();
+    let refusal = refusal.unwrap_or(Refusal {
+        form: FormState::default(),
+        guards: Vec::new(),
+        stale: false,
+    });
+    let may_override = refusal.guards.iter().any(|g| is_overridable(g));
+    let outcome = r.outcome.map(|o| {
+        let text = r
+            .history
+            .iter()
+            .rev()
+            .find_map(|h| h.outcome.clone())
+            .filter(|t| !t.is_empty());
+        match text {
+            Some(text) => format!("{} — {text}", tr.label("outcome", &o)),
+            None => tr.label("outcome", &o),
+        }
+    });
+    ReferralPage {
+        chrome: Chrome::signed_in(
+            tr.lang,
+            &format!("/referrals/{}", r.id),
+            tr.with("referral-title", &[("ref", &short_ref(r.id))]),
+            session,
+            ctx.registry(),
+        ),
+        facts,
+        state: tr.label("state", &r.state),
+        deadline: deadline(&tr, r, now, &ctx.services.limits),
+        timeline: timeline(&tr, ctx, r),
+        actions,
+        action_url: format!("/referrals/{}/transition", r.id),
+        version: r.version,
+        form: refusal.form,
+        guards: refusal.guards.iter().map(|g| tr.label("guard", g)).collect(),
+        may_override,
+        stale: refusal.stale,
+        outcome,
+        case_href: (r.from_organisation == session.actor.org).then(|| format!("/cases/{}", r.case_id)),
+        decline_reasons: choices(&tr, "decline", &DeclineReason::ALL),
+        outcomes: choices(&tr, "outcome", &Outcome::ALL),
+    }
+}
+
+#[get("/referrals/{id}")]
+pub async fn show(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    done: web::Query<Done>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let id = ReferralId(parse_uuid(lang, &path)?);
+    let view = ctx
+        .read(session.actor.clone(), move |c| crate::app::referrals::get(c, id))
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let mut page = referral_page(tr, &session, &ctx, &view, None);
+    if let Some(notice) = notice_of(&done.done) {
+        page.chrome = page.chrome.with_notice(&notice);
+    }
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// Takes one step. The form carries the version it was rendered from: if the referral
+/// changed meanwhile, nothing is applied and the page shows the current state.
+#[post("/referrals/{id}/transition")]
+pub async fn transition(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let id = ReferralId(parse_uuid(lang, &path)?);
+    let form = FormPost::read(&req, &body, &session, tr)?;
+    let seen = form.seen_version();
+    let result = match form.json("TransitionInput", &[]).and_then(parse_transition) {
+        Ok((request, override_reason)) => {
+            let command = TransitionCommand {
+                request,
+                override_reason,
+                seen,
+            };
+            ctx.write(session.actor.clone(), move |c| {
+                crate::app::referrals::transition(c, id, command)
+            })
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let error = match result {
+        Ok(_) => return Ok(see_other(&format!("/referrals/{}?done=step-done", id.0))),
+        Err(error) => error,
+    };
+    let mut refusal = Refusal {
+        form: form.state(),
+        guards: Vec::new(),
+        stale: false,
+    };
+    let status = match error {
+        ApiError::Validation(errors) => {
+            refusal.form.add_api_errors(tr, &errors);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ApiError::GuardsFailed { guards, .. } => {
+            refusal.guards = guards;
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ApiError::PreconditionFailed | ApiError::PreconditionRequired(_) | ApiError::Conflict { .. } => {
+            // Someone else moved it on, or the step no longer fits: show what is now.
+            refusal.stale = true;
+            refusal.form = FormState::default();
+            StatusCode::CONFLICT
+        }
+        other => return Err(web_error(lang, other)),
+    };
+    let view = ctx
+        .read(session.actor.clone(), move |c| crate::app::referrals::get(c, id))
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    Ok(html(status, &referral_page(tr, &session, &ctx, &view, Some(refusal))))
+}

@@ -1,0 +1,814 @@
+//! The web pages over HTTP, as a browser without JavaScript uses them: cookies, forms,
+//! redirects. The whole handover as a Fier caseworker and a CSG intake worker; refusals
+//! without a session or CSRF token; stale forms; what other organisations do not see;
+//! session timeouts and sign-out; language.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use serde_json::Value;
+
+use nrm::clock::Clock;
+
+use crate::api_test;
+use crate::helpers::TestApp;
+
+/// A browser: keeps cookies, follows no redirect by itself.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    accept_language: Option<&'static str>,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The value of the first hidden input `name` (`csrf_token`, `version`, `form_id`).
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in:\n{}", self.body))
+            + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+
+    fn has(&self, text: &str) -> bool {
+        self.body.contains(text)
+    }
+
+    /// The first link whose href starts with `prefix`.
+    fn link(&self, prefix: &str) -> String {
+        let marker = format!("href=\"{prefix}");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no link {prefix} in:\n{}", self.body))
+            + 6;
+        self.body[start..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+            accept_language: None,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let mut request = request
+            .header("cookie", self.cookie_header())
+            .header("accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8");
+        if let Some(lang) = self.accept_language {
+            request = request.header("accept-language", lang);
+        }
+        let response = request.send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let text = set.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            let removed = attributes.to_ascii_lowercase().contains("max-age=0") || value.is_empty();
+            if removed {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(self.app.url(path));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .client
+            .post(self.app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(request).await
+    }
+
+    /// Follows a 303 to the page it names.
+    async fn follow(&mut self, page: Page) -> Page {
+        assert_eq!(page.status, 303, "expected a redirect, got:\n{}", page.body);
+        let location = page.location().to_string();
+        self.get(&location).await
+    }
+
+    /// Signs in as a development persona (`fier:caseworker`), from the page `return_to`.
+    async fn sign_in(&mut self, persona: &str) -> Page {
+        let form = self.get("/sign-in").await;
+        assert_eq!(form.status, 200);
+        let token = form.hidden("csrf_token");
+        let done = self
+            .post(
+                "/sign-in",
+                &[("csrf_token", &token), ("persona", persona), ("return_to", "/")],
+            )
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert!(self.cookies.contains_key("nrm_session"));
+        done
+    }
+
+    fn csrf(page: &Page) -> String {
+        page.hidden("csrf_token")
+    }
+}
+
+fn assert_private(page: &Page) {
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+}
+
+fn today(app: &TestApp) -> String {
+    app.clock.now().date_naive().to_string()
+}
+
+/// Files a case through the form and returns the case page's path.
+async fn file_case(browser: &mut Browser<'_>, pseudonym: &str) -> String {
+    let form = browser.get("/cases/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_private(&form);
+    let csrf = Browser::csrf(&form);
+    let form_id = form.hidden("form_id");
+    let day = today(browser.app);
+    let incident = (browser.app.clock.now() - Duration::days(2)).date_naive().to_string();
+    let created = browser
+        .post(
+            "/cases",
+            &[
+                ("csrf_token", &csrf),
+                ("form_id", &form_id),
+                ("reporter_role", "victim"),
+                ("contact_channel", "chat"),
+                ("contact_date", &day),
+                ("exploitation_forms", "sexual"),
+                ("age_at_contact", "24"),
+                ("pseudonym", pseudonym),
+                ("region", "amsterdam"),
+                ("last_incident_date", &incident),
+                ("needs", "medical_care"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let location = created.location().to_string();
+    assert!(location.starts_with("/cases/"), "{location}");
+    location.split('?').next().unwrap().to_string()
+}
+
+async fn the_whole_handover_in_pages(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    let landed = fier.sign_in("fier:caseworker").await;
+    assert_eq!(landed.location(), "/");
+    let home = fier.get("/").await;
+    assert_eq!(home.location(), "/cases");
+
+    let case_path = file_case(&mut fier, "zonnebloem88").await;
+    let case = fier.get(&format!("{case_path}?done=case-created")).await;
+    assert_eq!(case.status, 200, "{}", case.body);
+    assert_private(&case);
+    assert!(case.has("De casus is aangemaakt."));
+    assert!(case.has("zonnebloem88"), "the owner sees the pseudonym");
+    assert!(case.has("Centrum Seksueel Geweld"), "CSG is suggested:\n{}", case.body);
+
+    // Reasonable grounds, then consent to refer to CSG.
+    let csrf = Browser::csrf(&case);
+    let grounds = fier
+        .post(
+            &format!("{case_path}/identification"),
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "reasonable_grounds"),
+                ("basis", "Signalen in de chat."),
+            ],
+        )
+        .await;
+    let case = fier.follow(grounds).await;
+    assert!(case.has("De redelijke gronden zijn vastgelegd."), "{}", case.body);
+    let consent = fier
+        .post(
+            &format!("{case_path}/consents"),
+            &[
+                ("csrf_token", &csrf),
+                ("form_id", &case.hidden("form_id")),
+                ("scope", "referral"),
+                ("organisation", "csg"),
+                ("given_by", "victim"),
+                ("method", "chat"),
+                ("information_language", "nl"),
+            ],
+        )
+        .await;
+    let case = fier.follow(consent).await;
+    assert!(case.has("De toestemming is vastgelegd."), "{}", case.body);
+
+    // A referral from the suggestion: organisation and services preselected.
+    let suggestion = case.link(&format!("{case_path}/referrals/new?to_organisation=csg"));
+    let form = fier.get(&suggestion).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.has("value=\"csg\" selected"), "{}", form.body);
+    assert!(
+        form.has("value=\"acute_sexual_violence_care\" checked"),
+        "{}",
+        form.body
+    );
+    let drafted = fier
+        .post(
+            &format!("{case_path}/referrals"),
+            &[
+                ("csrf_token", &Browser::csrf(&form)),
+                ("form_id", &form.hidden("form_id")),
+                ("to_organisation", "csg"),
+                ("services", "acute_sexual_violence_care"),
+                ("urgency", "acute"),
+                ("note", "Incident twee dagen geleden."),
+            ],
+        )
+        .await;
+    let referral_path = drafted.location().replace("?done=referral-drafted", "");
+    assert!(referral_path.starts_with("/referrals/"), "{referral_path}");
+    let referral = fier.follow(drafted).await;
+    assert_eq!(referral.status, 200, "{}", referral.body);
+    assert!(referral.has("Het concept is bewaard."));
+    assert!(
+        referral.has("Verwijzing indienen"),
+        "only the sender's actions: {}",
+        referral.body
+    );
+    assert!(!referral.has("Aannemen"));
+    let submitted = fier
+        .post(
+            &format!("{referral_path}/transition"),
+            &[
+                ("csrf_token", &Browser::csrf(&referral)),
+                ("version", &referral.hidden("version")),
+                ("action", "submit"),
+            ],
+        )
+        .await;
+    let referral = fier.follow(submitted).await;
+    assert!(referral.has("De stap is vastgelegd."), "{}", referral.body);
+    assert!(referral.has("<strong>Ingediend</strong>"), "{}", referral.body);
+
+    // CSG intake: the inbox with its deadline, then every step to the outcome.
+    let mut csg = Browser::new(&app);
+    csg.sign_in("csg:intake").await;
+    assert_eq!(csg.get("/").await.location(), "/inbox");
+    let inbox = csg.get("/inbox").await;
+    assert_eq!(inbox.status, 200);
+    assert_private(&inbox);
+    assert!(inbox.has(&format!("href=\"{referral_path}\"")), "{}", inbox.body);
+    assert!(
+        inbox.has("nrm-badge--on-time") || inbox.has("nrm-badge--due-soon"),
+        "{}",
+        inbox.body
+    );
+    assert!(!inbox.has("zonnebloem88"), "no pseudonym in lists");
+    let mut page = csg.get(&referral_path).await;
+    for (action, extra) in [
+        ("acknowledge", vec![]),
+        ("accept", vec![]),
+        ("start_care", vec![]),
+        (
+            "complete",
+            vec![
+                ("outcome_code", "support_provided"),
+                ("outcome", "Acute zorg gegeven, nazorg gepland."),
+            ],
+        ),
+    ] {
+        let csrf = Browser::csrf(&page);
+        let version = page.hidden("version");
+        let mut form = vec![
+            ("csrf_token", csrf.as_str()),
+            ("version", version.as_str()),
+            ("action", action),
+        ];
+        form.extend(extra);
+        let done = csg.post(&format!("{referral_path}/transition"), &form).await;
+        page = csg.follow(done).await;
+        assert!(page.has("De stap is vastgelegd."), "{action}: {}", page.body);
+    }
+    assert!(page.has("<strong>Afgerond</strong>"), "{}", page.body);
+
+    // Back as the Fier caseworker: the outcome and the history.
+    let back = fier.get(&referral_path).await;
+    assert!(
+        back.has("Hulp geboden — Acute zorg gegeven, nazorg gepland."),
+        "{}",
+        back.body
+    );
+    for step in [
+        "Ingediend",
+        "Ontvangst bevestigd",
+        "Aangenomen",
+        "Zorg gestart",
+        "Afgerond",
+    ] {
+        assert!(
+            back.has(&format!("<strong>{step}:")),
+            "history has {step}: {}",
+            back.body
+        );
+    }
+    assert!(!back.has("name=\"action\""), "a completed referral offers no action");
+}
+api_test!(the_whole_handover_in_pages);
+
+async fn pages_refuse_without_session_or_csrf_token(app: TestApp) {
+    let mut anonymous = Browser::new(&app);
+    let redirected = anonymous.get("/cases").await;
+    assert_eq!(redirected.status, 303);
+    assert_eq!(redirected.location(), "/sign-in?return_to=%2Fcases");
+    let posted = anonymous.post("/cases", &[("reporter_role", "victim")]).await;
+    assert_eq!(
+        posted.status, 303,
+        "a post without a session changes nothing and asks to sign in"
+    );
+
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let case_path = file_case(&mut fier, "anemoon").await;
+    let count_cases = || async {
+        let token = app.actors().fier_caseworker;
+        let list: Value = app.get("/api/v1/cases", &token).await.json().await.unwrap();
+        list["items"].as_array().unwrap().len()
+    };
+    assert_eq!(count_cases().await, 1);
+    let day = today(&app);
+    let case_form = [
+        ("reporter_role", "victim"),
+        ("contact_channel", "chat"),
+        ("contact_date", day.as_str()),
+        ("exploitation_forms", "sexual"),
+    ];
+    let without = fier.post("/cases", &case_form).await;
+    assert_eq!(without.status, 403);
+    assert_private(&without);
+    assert!(without.has("Formulier verlopen"), "{}", without.body);
+    let mut forged = case_form.to_vec();
+    forged.push(("csrf_token", "forged"));
+    assert_eq!(fier.post("/cases", &forged).await.status, 403);
+    assert_eq!(count_cases().await, 1, "nothing was created");
+    // Another session's token does not do either.
+    let mut other = Browser::new(&app);
+    other.sign_in("fier:caseworker").await;
+    let other_token = Browser::csrf(&other.get("/cases/new").await);
+    let mut crossed = case_form.to_vec();
+    crossed.push(("csrf_token", &other_token));
+    assert_eq!(fier.post("/cases", &crossed).await.status, 403);
+    assert_eq!(count_cases().await, 1);
+    // The sign-in form needs its token too.
+    let mut fresh = Browser::new(&app);
+    let signed = fresh.post("/sign-in", &[("persona", "fier:caseworker")]).await;
+    assert_eq!(signed.status, 403);
+    assert!(!fresh.cookies.contains_key("nrm_session"));
+    // A case page is there for its owner only after sign-in.
+    assert_eq!(fier.get(&case_path).await.status, 200);
+}
+api_test!(pages_refuse_without_session_or_csrf_token);
+
+async fn a_stale_form_applies_nothing_and_shows_the_current_state(app: TestApp) {
+    let (_, referral) = app.submitted_referral("csg", &["acute_sexual_violence_care"]).await;
+    let path = format!("/referrals/{}", referral["id"].as_str().unwrap());
+    let mut first = Browser::new(&app);
+    first.sign_in("csg:intake").await;
+    let mut second = Browser::new(&app);
+    second.sign_in("csg:intake").await;
+    let seen_by_first = first.get(&path).await;
+    let seen_by_second = second.get(&path).await;
+    let post = |page: &Page, action: &str| {
+        vec![
+            ("csrf_token".to_string(), Browser::csrf(page)),
+            ("version".to_string(), page.hidden("version")),
+            ("action".to_string(), action.to_string()),
+        ]
+    };
+    let pairs = post(&seen_by_first, "acknowledge");
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = first.post(&format!("{path}/transition"), &pairs).await;
+    assert_eq!(done.status, 303);
+    let pairs = post(&seen_by_second, "acknowledge");
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stale = second.post(&format!("{path}/transition"), &pairs).await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(
+        stale.has("Iemand anders heeft deze verwijzing intussen gewijzigd"),
+        "{}",
+        stale.body
+    );
+    assert!(
+        stale.has("<strong>Ontvangen</strong>"),
+        "the current state: {}",
+        stale.body
+    );
+    let token = app.actors().csg_intake;
+    let now: Value = app.get(&format!("/api/v1{path}"), &token).await.json().await.unwrap();
+    let acknowledged = now["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["action"] == "acknowledge")
+        .count();
+    assert_eq!(acknowledged, 1, "applied once");
+}
+api_test!(a_stale_form_applies_nothing_and_shows_the_current_state);
+
+async fn other_organisations_and_the_police_see_nothing(app: TestApp) {
+    let (case, referral) = app.submitted_referral("csg", &["acute_sexual_violence_care"]).await;
+    let case_path = format!("/cases/{}", case["id"].as_str().unwrap());
+    let referral_path = format!("/referrals/{}", referral["id"].as_str().unwrap());
+    for persona in ["slachtofferhulp:caseworker", "police:intake", "offlimits:intake"] {
+        let mut stranger = Browser::new(&app);
+        stranger.sign_in(persona).await;
+        for path in [&case_path, &referral_path] {
+            let page = stranger.get(path).await;
+            assert_eq!(page.status, 404, "{persona} {path}: {}", page.body);
+            assert!(!page.has("zonnebloem88"));
+        }
+        let inbox = stranger.get("/inbox").await;
+        assert!(!inbox.has(&referral_path), "{persona}'s inbox");
+    }
+    // The receiver sees the referral, but not the sender's case page.
+    let mut csg = Browser::new(&app);
+    csg.sign_in("csg:intake").await;
+    assert_eq!(csg.get(&referral_path).await.status, 200);
+    assert_eq!(
+        csg.get(&case_path).await.status,
+        404,
+        "the sender's case page is not the receiver's"
+    );
+    // Lists show no pseudonym, even to the owner.
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let list = fier.get("/cases").await;
+    assert!(list.has(&format!("href=\"{case_path}\"")), "{}", list.body);
+    assert!(!list.has("zonnebloem88"));
+    // Page titles and URLs carry no personal data.
+    let page = fier.get(&case_path).await;
+    let title = page
+        .body
+        .split("<title>")
+        .nth(1)
+        .unwrap()
+        .split("</title>")
+        .next()
+        .unwrap();
+    assert!(!title.contains("zonnebloem88"), "{title}");
+}
+api_test!(other_organisations_and_the_police_see_nothing);
+
+async fn a_known_pseudonym_is_shown_before_another_case_is_made(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let first = file_case(&mut fier, "Zonnebloem88").await;
+    let form = fier.get("/cases/new").await;
+    let day = today(&app);
+    let mut pairs = vec![
+        ("csrf_token".to_string(), Browser::csrf(&form)),
+        ("form_id".to_string(), form.hidden("form_id")),
+        ("reporter_role".to_string(), "victim".to_string()),
+        ("contact_channel".to_string(), "chat".to_string()),
+        ("contact_date".to_string(), day),
+        ("exploitation_forms".to_string(), "criminal".to_string()),
+        // The same pseudonym, another case and width: the caseless form matches.
+        ("pseudonym".to_string(), "ZONNEBLOEM88".to_string()),
+    ];
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let warned = fier.post("/cases", &borrowed).await;
+    assert_eq!(warned.status, 200, "{}", warned.body);
+    assert!(warned.has("Dit pseudoniem is al bekend"), "{}", warned.body);
+    assert!(warned.has(&format!("href=\"{first}\"")));
+    // Another organisation's cases are not searched.
+    let mut shn = Browser::new(&app);
+    shn.sign_in("slachtofferhulp:caseworker").await;
+    let other = file_case(&mut shn, "zonnebloem88").await;
+    assert!(other.starts_with("/cases/"), "no warning across organisations");
+    // Creating anyway, once.
+    pairs.push(("duplicate_checked".into(), "true".into()));
+    pairs.retain(|(k, _)| k != "form_id");
+    pairs.push(("form_id".into(), warned.hidden("form_id")));
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let created = fier.post("/cases", &borrowed).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let again = fier.post("/cases", &borrowed).await;
+    assert_eq!(again.location(), created.location(), "a double click makes one case");
+}
+api_test!(a_known_pseudonym_is_shown_before_another_case_is_made);
+
+async fn form_problems_are_listed_and_tied_to_their_fields(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let form = fier.get("/cases/new").await;
+    let page = fier
+        .post(
+            "/cases",
+            &[
+                ("csrf_token", &Browser::csrf(&form)),
+                ("contact_date", "2999-01-01"),
+                ("age_at_contact", "twelve"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.has("Er is een probleem"));
+    for field in [
+        "reporter_role",
+        "contact_channel",
+        "contact_date",
+        "exploitation_forms",
+        "age_at_contact",
+    ] {
+        assert!(
+            page.has(&format!("href=\"#field-{field}\"")),
+            "summary links {field}: {}",
+            page.body
+        );
+        assert!(page.has(&format!("id=\"error-{field}\"")), "message beside {field}");
+    }
+    assert!(page.has("Vul een datum in, niet in de toekomst"), "{}", page.body);
+    assert!(page.has("value=\"twelve\""), "what was typed is kept");
+}
+api_test!(form_problems_are_listed_and_tied_to_their_fields);
+
+async fn sessions_end_when_idle_too_long_after_eight_hours_and_at_sign_out(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    assert_eq!(fier.get("/cases").await.status, 200);
+    app.clock.advance(Duration::minutes(14));
+    assert_eq!(fier.get("/cases").await.status, 200, "within the idle timeout");
+    app.clock.advance(Duration::minutes(16));
+    let expired = fier.get("/cases").await;
+    assert_eq!(expired.status, 303, "idle for 16 minutes");
+    assert!(expired.location().starts_with("/sign-in"));
+
+    let mut busy = Browser::new(&app);
+    busy.sign_in("fier:caseworker").await;
+    for _ in 0..40 {
+        app.clock.advance(Duration::minutes(14));
+        if busy.get("/cases").await.status != 200 {
+            break;
+        }
+    }
+    assert_eq!(busy.get("/cases").await.status, 303, "ended 8 hours after sign-in");
+
+    let mut leaving = Browser::new(&app);
+    leaving.sign_in("fier:caseworker").await;
+    let page = leaving.get("/cases").await;
+    let secret = leaving.cookies["nrm_session"].clone();
+    let out = leaving
+        .post("/sign-out", &[("csrf_token", &Browser::csrf(&page))])
+        .await;
+    assert_eq!(out.location(), "/sign-in");
+    let mut replay = Browser::new(&app);
+    replay.cookies.insert("nrm_session".into(), secret);
+    assert_eq!(
+        replay.get("/cases").await.status,
+        303,
+        "the session ended in the database"
+    );
+
+    // Signing in again makes a new session id.
+    let mut again = Browser::new(&app);
+    again.sign_in("fier:caseworker").await;
+    let before = again.cookies["nrm_session"].clone();
+    again.sign_in("fier:intake").await;
+    assert_ne!(again.cookies["nrm_session"], before);
+    let mut old = Browser::new(&app);
+    old.cookies.insert("nrm_session".into(), before);
+    assert_eq!(
+        old.get("/cases").await.status,
+        303,
+        "the session before sign-in is gone"
+    );
+}
+api_test!(sessions_end_when_idle_too_long_after_eight_hours_and_at_sign_out);
+
+async fn dutch_first_english_on_request(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    let dutch = browser.get("/sign-in").await;
+    assert!(dutch.has("<html lang=\"nl\""));
+    assert!(dutch.has("Aanmelden"));
+    browser.accept_language = Some("en-GB,en;q=0.9");
+    let english = browser.get("/sign-in").await;
+    assert!(english.has("<html lang=\"en\""));
+    assert!(english.has("Sign in"));
+    browser.accept_language = None;
+    let switched = browser.get("/language/en?return_to=%2Fsign-in").await;
+    assert_eq!(switched.location(), "/sign-in");
+    assert!(browser.get("/sign-in").await.has("<html lang=\"en\""));
+    let outside = browser
+        .get("/language/nl?return_to=https%3A%2F%2Fevil.example%2F")
+        .await;
+    assert_eq!(outside.location(), "/", "no redirect to another host");
+    let missing = browser.get("/no-such-page").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let css = browser.get("/assets/theme.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.headers["cache-control"].to_str().unwrap().contains("immutable"));
+}
+api_test!(dutch_first_english_on_request);
+
+/// Every message a page asks for is in both catalogues: the keys in templates and page code,
+/// the labels of every stored value, and each form field's label, hint and error.
+#[test]
+fn every_text_on_the_pages_is_in_both_catalogues() {
+    use nrm::web::i18n::{Lang, catalogue};
+    let root = crate::helpers::manifest_dir();
+    let mut keys: Vec<String> = Vec::new();
+    let mut sources = Vec::new();
+    for folder in ["web/templates", "src/web"] {
+        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+            sources.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+    }
+    let quoted_after = |text: &str, marker: &str| -> Vec<String> {
+        text.match_indices(marker)
+            .filter_map(|(i, _)| text[i + marker.len()..].split('"').next().map(str::to_string))
+            .collect()
+    };
+    for source in &sources {
+        for marker in [
+            ".t(\"",
+            ".with(\"",
+            ".t1(\"",
+            "with_notice(\"",
+            "anonymous(lang, \"/sign-in\", \"",
+        ] {
+            keys.extend(quoted_after(source, marker));
+        }
+        for marker in [".field(\"", ".hint(\""] {
+            for name in quoted_after(source, marker) {
+                keys.push(format!("field-{name}"));
+            }
+        }
+        // Form fields named in macro calls: label, hint and invalid message.
+        for call in source.split("{% call m::").skip(1) {
+            let args = call.split(')').next().unwrap_or("");
+            if let Some(name) = args.split('"').nth(1) {
+                for prefix in ["field", "hint", "error"] {
+                    keys.push(format!("{prefix}-{name}"));
+                }
+            }
+        }
+    }
+    for notice in nrm::web::parts::NOTICES {
+        keys.push(format!("done-{notice}"));
+    }
+    for kind in [
+        "not-found",
+        "forbidden",
+        "csrf",
+        "bad-request",
+        "unavailable",
+        "internal",
+    ] {
+        keys.push(format!("error-{kind}-title"));
+        keys.push(format!("error-{kind}-text"));
+    }
+    use nrm::domain::case::*;
+    use nrm::domain::consent::*;
+    use nrm::domain::referral::*;
+    let mut labels = |kind: &str, values: Vec<String>| {
+        keys.extend(values.into_iter().map(|v| format!("{kind}-{v}")));
+    };
+    let names = |all: &[&'static str]| all.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    labels("reporter", names(&ReporterRole::ALL.map(|v| v.as_str())));
+    labels("channel", names(&ContactChannel::ALL.map(|v| v.as_str())));
+    labels("form", names(&ExploitationForm::ALL.map(|v| v.as_str())));
+    labels("gender", names(&Gender::ALL.map(|v| v.as_str())));
+    labels("status", names(&IdentificationStatus::ALL.map(|v| v.as_str())));
+    labels("need", names(&Need::ALL.map(|v| v.as_str())));
+    labels("intention", names(&ReportingIntention::ALL.map(|v| v.as_str())));
+    labels("scope", names(&ConsentScope::ALL.map(|v| v.as_str())));
+    labels("giver", names(&ConsentGiver::ALL.map(|v| v.as_str())));
+    labels("method", names(&ConsentMethod::ALL.map(|v| v.as_str())));
+    labels("state", names(&ReferralState::ALL.map(|v| v.as_str())));
+    labels("action", names(&Action::ALL.map(|v| v.as_str())));
+    labels("do", names(&Action::ALL.map(|v| v.as_str())));
+    labels("urgency", names(&Urgency::ALL.map(|v| v.as_str())));
+    labels("decline", names(&DeclineReason::ALL.map(|v| v.as_str())));
+    labels("outcome", names(&Outcome::ALL.map(|v| v.as_str())));
+    labels("guard", names(&GuardCode::ALL.map(|v| v.as_str())));
+    labels("step", names(&nrm::domain::deadline::Step::ALL.map(|v| v.as_str())));
+    labels(
+        "three-way",
+        names(&nrm::domain::three_way::ThreeWayState::ALL.map(|v| v.as_str())),
+    );
+    labels("role", names(&nrm::domain::access::Role::ALL.map(|v| v.as_str())));
+    let exclusions = names(&nrm::domain::routing::ExclusionReason::ALL.map(|v| v.as_str()));
+    labels(
+        "guard",
+        exclusions
+            .iter()
+            .map(|e| format!("{}{e}", nrm::domain::routing::OVERRIDABLE_PREFIX))
+            .collect(),
+    );
+    labels("exclusion", exclusions);
+    let registry = nrm::startup::load_registry(&root.join("config/organisations.toml")).unwrap();
+    labels("service", registry.services.iter().cloned().collect());
+    labels("region", registry.regions.iter().cloned().collect());
+    keys.sort();
+    keys.dedup();
+    for lang in Lang::ALL {
+        let missing: Vec<&String> = keys.iter().filter(|k| catalogue(lang).get(k).is_none()).collect();
+        assert!(missing.is_empty(), "missing in {}.ftl: {missing:?}", lang.code());
+    }
+    assert!(keys.len() > 300, "the scan found the keys: {}", keys.len());
+}
+
+/// The link in a notification mail leads to the referral's page: sign in first, then
+/// straight there.
+async fn the_mail_link_leads_through_sign_in_to_the_referral_page(app: TestApp) {
+    let (_, referral) = app.submitted_referral("csg", &["acute_sexual_violence_care"]).await;
+    let id = referral["id"].as_str().unwrap();
+    let db = app.db();
+    let bodies: Vec<String> = db
+        .run(|conn| -> Result<Vec<String>, nrm::db::DbError> {
+            use diesel::prelude::*;
+            use nrm::db::schema::notifications;
+            Ok(notifications::table.select(notifications::body).load(conn)?)
+        })
+        .await
+        .unwrap();
+    let link = bodies
+        .iter()
+        .find_map(|b| b.split_whitespace().find(|w| w.ends_with(&format!("/referrals/{id}"))))
+        .expect("a mail links the referral")
+        .to_string();
+    let path = link.split_once("://").unwrap().1;
+    let path = &path[path.find('/').unwrap()..];
+    assert_eq!(path, format!("/referrals/{id}"), "the page, not the JSON API");
+    let mut browser = Browser::new(&app);
+    let first = browser.get(path).await;
+    assert_eq!(first.location(), format!("/sign-in?return_to=%2Freferrals%2F{id}"));
+    let form = browser.follow(first).await;
+    let signed = browser
+        .post(
+            "/sign-in",
+            &[
+                ("csrf_token", &form.hidden("csrf_token")),
+                ("persona", "csg:intake"),
+                ("return_to", &form.hidden("return_to")),
+            ],
+        )
+        .await;
+    assert_eq!(signed.location(), path);
+    let page = browser.follow(signed).await;
+    assert_eq!(page.status, 200);
+    assert!(page.has("Ontvangst bevestigen"), "{}", page.body);
+}
+api_test!(the_mail_link_leads_through_sign_in_to_the_referral_page);
