@@ -93,7 +93,7 @@ pub async fn set_capacity(
 }
 
 /// The shape of a capacity report; which services may be reported is the use case's.
-fn parse_reports(body: Value) -> Result<Vec<CapacityReport>, ApiError> {
+pub fn parse_reports(body: Value) -> Result<Vec<CapacityReport>, ApiError> {
     let mut f = Fields::new(body, "CapacityInput")?;
     let entries = f.required("services", |v| {
         let items = v.as_array().ok_or_else(|| "must be a list".to_string())?;

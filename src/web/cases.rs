@@ -739,3 +739,99 @@ pub async fn withdraw_consent(
     .map_err(|e| web_error(lang, e))?;
     Ok(see_other(&format!("/cases/{}?done=consent-withdrawn", id.0)))
 }
+
+// ---------------------------------------------------------------------------
+// The printable intake sheet
+// ---------------------------------------------------------------------------
+
+/// One question of the sheet: the form field's own label, hint and choices, so the sheet
+/// and the new-case form never ask differently.
+pub struct SheetQuestion {
+    pub label: String,
+    pub hint: String,
+    pub choices: Vec<String>,
+    /// `short`, `long`, or empty when the choices are the answer.
+    pub lines: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "intake_sheet.html")]
+struct IntakeSheetPage {
+    chrome: Chrome,
+    questions: Vec<SheetQuestion>,
+    consent_questions: Vec<SheetQuestion>,
+}
+
+fn question(tr: &Tr, field: &str, choices: Vec<Choice>, lines: &'static str) -> SheetQuestion {
+    SheetQuestion {
+        label: tr.field(field),
+        hint: tr.hint(field),
+        choices: choices.into_iter().map(|c| c.label).collect(),
+        lines,
+    }
+}
+
+/// The questions of a first conversation, on paper, for an intake held without a computer;
+/// typed into the new-case form afterwards.
+#[get("/intake-sheet")]
+pub async fn intake_sheet(req: HttpRequest, ctx: Context) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::open_case(session.actor.principal())
+        .map_err(|_| WebError::new(lang, WebErrorKind::Forbidden))?;
+    let yes_no = || {
+        vec![
+            Choice {
+                value: "true".into(),
+                label: tr.t("yes"),
+            },
+            Choice {
+                value: "false".into(),
+                label: tr.t("no"),
+            },
+        ]
+    };
+    let questions = vec![
+        question(&tr, "reporter_role", choices(&tr, "reporter", &ReporterRole::ALL), ""),
+        question(
+            &tr,
+            "contact_channel",
+            choices(&tr, "channel", &ContactChannel::ALL),
+            "",
+        ),
+        question(&tr, "contact_date", Vec::new(), "short"),
+        question(
+            &tr,
+            "exploitation_forms",
+            choices(&tr, "form", &ExploitationForm::ALL),
+            "",
+        ),
+        question(&tr, "age_at_contact", Vec::new(), "short"),
+        question(&tr, "age_uncertain", yes_no(), ""),
+        question(&tr, "presumed_minor", yes_no(), ""),
+        question(&tr, "pseudonym", Vec::new(), "short"),
+        question(&tr, "needs", choices(&tr, "need", &Need::ALL), ""),
+        question(
+            &tr,
+            "police_report_intention",
+            choices(&tr, "intention", &ReportingIntention::ALL),
+            "",
+        ),
+        question(&tr, "last_incident_date", Vec::new(), "short"),
+        question(&tr, "basis", Vec::new(), "long"),
+    ];
+    let consent_questions = vec![
+        question(&tr, "scope", choices(&tr, "scope", &ConsentScope::ALL), ""),
+        question(&tr, "organisation", Vec::new(), "short"),
+        question(&tr, "given_by", choices(&tr, "giver", &ConsentGiver::ALL), ""),
+        question(&tr, "method", choices(&tr, "method", &ConsentMethod::ALL), ""),
+        question(&tr, "information_language", Vec::new(), "short"),
+    ];
+    let page = IntakeSheetPage {
+        chrome: Chrome::signed_in(lang, "/intake-sheet", tr.t("sheet-title"), &session, ctx.registry()),
+        questions,
+        consent_questions,
+    };
+    Ok(html(StatusCode::OK, &page))
+}

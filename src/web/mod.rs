@@ -48,11 +48,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(cases::identification)
         .service(cases::record_consent)
         .service(cases::withdraw_consent)
+        .service(cases::intake_sheet)
         .service(referrals::new_form)
         .service(referrals::create)
         .service(referrals::inbox)
         .service(referrals::show)
-        .service(referrals::transition);
+        .service(referrals::transition)
+        .service(referrals::capacity)
+        .service(referrals::report_capacity);
 }
 
 /// The session limits from settings (checked at start-up).

@@ -82,9 +82,15 @@ impl Chrome {
         if actor.has(Role::Intake) {
             item("/inbox", "nav-inbox");
         }
+        if crate::domain::access::report_capacity(actor.principal(), &actor.org).is_ok()
+            && registry.offers_of(&actor.org).iter().any(|o| o.capacity_managed)
+        {
+            item("/capacity", "nav-capacity");
+        }
         if actor.has(Role::Caseworker) {
             item("/cases", "nav-cases");
             item("/cases/new", "nav-new-case");
+            item("/intake-sheet", "nav-intake-sheet");
         }
         // "New case" is under "/cases" too: only the most specific link is the current one.
         if nav.iter().any(|n| n.href == "/cases/new" && n.current) {

@@ -44,13 +44,14 @@ pub struct Done {
 }
 
 /// Confirmations a redirect may ask for (`?done=`); anything else is ignored.
-pub const NOTICES: [&str; 6] = [
+pub const NOTICES: [&str; 7] = [
     "case-created",
     "grounds-recorded",
     "consent-recorded",
     "consent-withdrawn",
     "referral-drafted",
     "step-done",
+    "capacity-reported",
 ];
 
 pub fn notice_of(done: &Option<String>) -> Option<String> {

@@ -561,3 +561,104 @@ pub async fn transition(
         .map_err(|e| web_error(lang, e))?;
     Ok(html(status, &referral_page(tr, &session, &ctx, &view, Some(refusal))))
 }
+
+// ---------------------------------------------------------------------------
+// The organisation's capacity
+// ---------------------------------------------------------------------------
+
+pub struct CapacityLine {
+    pub service: String,
+    pub label: String,
+    pub places_free: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "capacity.html")]
+struct CapacityPage {
+    chrome: Chrome,
+    lines: Vec<CapacityLine>,
+    form: FormState,
+}
+
+async fn capacity_page(tr: Tr, session: &Session, ctx: &Context, form: FormState) -> Result<CapacityPage, WebError> {
+    let org = session.actor.org.clone();
+    let view = ctx
+        .read(session.actor.clone(), move |c| {
+            crate::app::capacity::organisation(c, &org)
+        })
+        .await
+        .map_err(|e| web_error(tr.lang, e))?;
+    let lines = view
+        .offers
+        .iter()
+        .filter(|o| o.capacity_managed)
+        .map(|o| {
+            let reported = view.capacity.iter().find(|c| c.service == o.service);
+            CapacityLine {
+                service: o.service.clone(),
+                label: tr.label("service", &o.service),
+                places_free: reported.map(|c| c.places_free.to_string()).unwrap_or_default(),
+                updated: reported
+                    .map(|c| time::date_time(tr.lang, c.updated_at))
+                    .unwrap_or_else(|| tr.t("capacity-never")),
+            }
+        })
+        .collect();
+    Ok(CapacityPage {
+        chrome: Chrome::signed_in(tr.lang, "/capacity", tr.t("capacity-title"), session, ctx.registry()),
+        lines,
+        form,
+    })
+}
+
+/// Places free per capacity-managed service of the person's own organisation.
+#[get("/capacity")]
+pub async fn capacity(req: HttpRequest, ctx: Context, done: web::Query<Done>) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::report_capacity(session.actor.principal(), &session.actor.org)
+        .map_err(|_| WebError::new(lang, WebErrorKind::Forbidden))?;
+    let mut page = capacity_page(Tr::new(lang), &session, &ctx, FormState::default()).await?;
+    if let Some(notice) = notice_of(&done.done) {
+        page.chrome = page.chrome.with_notice(&notice);
+    }
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// Reports one service's places free: the API's `CapacityEntry`, one per form.
+#[post("/capacity")]
+pub async fn report_capacity(req: HttpRequest, ctx: Context, body: Bytes) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let form = FormPost::read(&req, &body, &session, tr)?;
+    let slug = session.actor.org.clone();
+    let result = match form
+        .json("CapacityEntry", &[])
+        .and_then(|entry| crate::api::organisations::parse_reports(serde_json::json!({ "services": [entry] })))
+    {
+        Ok(reports) => ctx
+            .write(session.actor.clone(), move |c| {
+                crate::app::capacity::report(c, &slug, reports)
+            })
+            .await
+            .map(|_| ()),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/capacity?done=capacity-reported")),
+        Err(ApiError::Validation(errors)) => {
+            // `services.0.places_free` is the form's `places_free`.
+            let errors: Vec<_> = errors
+                .into_iter()
+                .map(|e| crate::error::FieldError::new(e.field.rsplit('.').next().unwrap_or(""), e.message))
+                .collect();
+            let mut state = form.state();
+            state.add_api_errors(tr, &errors);
+            let page = capacity_page(tr, &session, &ctx, state).await?;
+            Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(other) => Err(web_error(lang, other)),
+    }
+}

@@ -812,3 +812,80 @@ async fn the_mail_link_leads_through_sign_in_to_the_referral_page(app: TestApp) 
     assert!(page.has("Ontvangst bevestigen"), "{}", page.body);
 }
 api_test!(the_mail_link_leads_through_sign_in_to_the_referral_page);
+
+/// The paper questionnaire asks what the new-case form asks, in the form's own words.
+async fn a_printable_sheet_holds_the_intake_questions(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let sheet = fier.get("/intake-sheet").await;
+    assert_eq!(sheet.status, 200, "{}", sheet.body);
+    assert_private(&sheet);
+    for label in [
+        "Wie neemt contact op?",
+        "Vormen van uitbuiting",
+        "Pseudoniem uit de chat",
+        "Criminele uitbuiting",
+    ] {
+        assert!(sheet.has(label), "{label}");
+    }
+    let form = fier.get("/cases/new").await;
+    assert!(form.has("Wie neemt contact op?") && form.has("href=\"/intake-sheet\""));
+    let mut csg = Browser::new(&app);
+    csg.sign_in("csg:intake").await;
+    assert_eq!(csg.get("/intake-sheet").await.status, 403);
+}
+api_test!(a_printable_sheet_holds_the_intake_questions);
+
+async fn intake_reports_the_organisations_capacity(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:intake").await;
+    let page = fier.get("/capacity").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.has("nog niet gemeld"));
+    let csrf = Browser::csrf(&page);
+    let done = fier
+        .post(
+            "/capacity",
+            &[
+                ("csrf_token", &csrf),
+                ("service", "shelter_placement"),
+                ("places_free", "3"),
+            ],
+        )
+        .await;
+    let page = fier.follow(done).await;
+    assert!(page.has("De capaciteit is gemeld."), "{}", page.body);
+    assert!(page.has("value=\"3\""), "{}", page.body);
+    let token = app.actors().fier_caseworker;
+    let org: Value = app
+        .get("/api/v1/organisations/fier", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        org["capacity"][0]["places_free"], 3,
+        "the API reports what the page set"
+    );
+    let refused = fier
+        .post(
+            "/capacity",
+            &[
+                ("csrf_token", &csrf),
+                ("service", "shelter_placement"),
+                ("places_free", "-1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.has("id=\"error-places_free-shelter_placement\""),
+        "{}",
+        refused.body
+    );
+    let mut caseworker = Browser::new(&app);
+    caseworker.sign_in("fier:caseworker").await;
+    assert!(!caseworker.get("/cases").await.has("href=\"/capacity\""));
+    assert_eq!(caseworker.get("/capacity").await.status, 403);
+}
+api_test!(intake_reports_the_organisations_capacity);
