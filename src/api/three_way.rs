@@ -55,17 +55,7 @@ pub async fn create(
         &format!("POST /cases/{}/three-way-conversations", case_id.0),
         &body,
     )?;
-    let registry = ctx.registry();
-    let mut f = Fields::new(body, "ThreeWayInput")?;
-    let police = f.defaulted("police_organisation", "police".to_string(), |v| {
-        let slug = organisation_slug(registry)(v)?;
-        match registry.get(&slug) {
-            Some(org) if org.kind == OrganisationKind::Police => Ok(slug),
-            _ => Err("must be a police organisation of the registry".to_string()),
-        }
-    });
-    f.finish()?;
-    let police = police.ok_or_else(|| ApiError::internal("validated field missing"))?;
+    let police = parse_offer(body, ctx.registry())?;
     let view = ctx
         .write(actor, move |c| app::three_way::offer(c, case_id, police, &idempotency))
         .await?;
@@ -213,4 +203,18 @@ pub async fn transition(
         .write(actor, move |c| app::three_way::transition(c, id, request, seen))
         .await?;
     Ok(common::ok_with_etag(view.version, view))
+}
+
+/// The police organisation an offer names (default `police`).
+pub fn parse_offer(body: Value, registry: &crate::domain::organisation::Registry) -> Result<String, ApiError> {
+    let mut f = Fields::new(body, "ThreeWayInput")?;
+    let police = f.defaulted("police_organisation", "police".to_string(), |v| {
+        let slug = organisation_slug(registry)(v)?;
+        match registry.get(&slug) {
+            Some(org) if org.kind == OrganisationKind::Police => Ok(slug),
+            _ => Err("must be a police organisation of the registry".to_string()),
+        }
+    });
+    f.finish()?;
+    police.ok_or_else(|| ApiError::internal("validated field missing"))
 }

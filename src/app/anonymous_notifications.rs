@@ -61,6 +61,12 @@ pub fn notification_view(row: &AnonymousNotificationRow) -> AppResult<AnonymousN
     })
 }
 
+/// Whether the case's anonymous notification was filed (owning organisation's caseworker).
+pub fn filed_for(ctx: &mut Ctx, case_id: CaseId) -> AppResult<bool> {
+    case_for(ctx, case_id, CaseAction::NotifyAnonymously)?;
+    Ok(case_rows::anonymous_notification_for(ctx.conn, Id(case_id.0))?.is_some())
+}
+
 /// Files the anonymous notification for an adult who consents to no referral (caseworker
 /// of the owning organisation). Once per case.
 #[tracing::instrument(skip_all, fields(case = %case_id))]

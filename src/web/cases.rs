@@ -347,6 +347,11 @@ struct CasePage {
     referrals: Vec<ReferralLine>,
     new_referral_href: String,
     conversations: Vec<ConversationLine>,
+    three_way_action: String,
+    anonymous_action: Option<String>,
+    anonymous_filed: bool,
+    /// A refused button on the page (three-way offer, anonymous notification), said why.
+    problem: Option<String>,
     writable: bool,
 }
 
@@ -357,6 +362,7 @@ struct CaseData {
     routing: Routing,
     referrals: Vec<crate::app::referrals::ReferralView>,
     conversations: Vec<ThreeWayView>,
+    anonymous_filed: bool,
     writable: bool,
 }
 
@@ -367,6 +373,7 @@ async fn load_case(ctx: &Context, session: &Session, id: CaseId) -> Result<CaseD
         let routing = crate::app::referrals::suggestions(c, id)?;
         let referrals = crate::app::referrals::of_case(c, id)?;
         let conversations = crate::app::three_way::list_for_case(c, id)?.items;
+        let anonymous_filed = crate::app::anonymous_notifications::filed_for(c, id)?;
         let writable = crate::app::access::case_for(c, id, crate::domain::access::CaseAction::Update)
             .map(|case| case.writable().is_ok())?;
         Ok(CaseData {
@@ -375,6 +382,7 @@ async fn load_case(ctx: &Context, session: &Session, id: CaseId) -> Result<CaseD
             routing,
             referrals,
             conversations,
+            anonymous_filed,
             writable,
         })
     })
@@ -585,6 +593,11 @@ fn case_page(
                 state: tr.label("three-way", &c.state),
             })
             .collect(),
+        three_way_action: format!("/cases/{id}/three-way-conversations"),
+        anonymous_action: (!case.minor && data.writable && !data.anonymous_filed)
+            .then(|| format!("/cases/{id}/anonymous-notification")),
+        anonymous_filed: data.anonymous_filed,
+        problem: None,
         writable: data.writable,
     }
 }
@@ -834,4 +847,95 @@ pub async fn intake_sheet(req: HttpRequest, ctx: Context) -> Result<HttpResponse
         consent_questions,
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+/// A button on the case page whose use case refused: the page again, saying why.
+async fn case_page_with_problem(
+    tr: Tr,
+    session: &Session,
+    ctx: &Context,
+    id: CaseId,
+    error: ApiError,
+) -> Result<HttpResponse, WebError> {
+    let problem = match error {
+        ApiError::Conflict { .. } => tr.t("error-conflict"),
+        ApiError::Validation(errors) => {
+            let mut state = FormState::default();
+            state.add_api_errors(tr, &errors);
+            state
+                .errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        other => return Err(web_error(tr.lang, other)),
+    };
+    let data = load_case(ctx, session, id).await.map_err(|e| web_error(tr.lang, e))?;
+    let consent_form = default_consent_form(&data.case);
+    let mut page = case_page(tr, session, ctx, data, FormState::default(), consent_form);
+    page.problem = Some(problem);
+    Ok(html(StatusCode::CONFLICT, &page))
+}
+
+/// Offers a three-way conversation with the police (the API's `ThreeWayInput`).
+#[post("/cases/{id}/three-way-conversations")]
+pub async fn offer_three_way(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let id = parse_case_id(lang, &path)?;
+    let form = FormPost::read(&req, &body, &session, tr)?;
+    let route = format!("POST /cases/{}/three-way-conversations", id.0);
+    let result = match form
+        .json("ThreeWayInput", &["form_id"])
+        .and_then(|json| Ok((crate::api::three_way::parse_offer(json.clone(), ctx.registry())?, json)))
+    {
+        Ok((police, json)) => {
+            let idempotency = form_idempotency(&ctx, &form, &route, &json);
+            ctx.write(session.actor.clone(), move |c| {
+                crate::app::three_way::offer(c, id, police, &idempotency)
+            })
+            .await
+            .map(|_| ())
+        }
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/cases/{}?done=three-way-offered", id.0))),
+        Err(error) => case_page_with_problem(tr, &session, &ctx, id, error).await,
+    }
+}
+
+/// Files the anonymous notification to the focal point for an adult who consents to no
+/// referral (the API's empty `AnonymousNotificationInput`).
+#[post("/cases/{id}/anonymous-notification")]
+pub async fn anonymous_notification(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let id = parse_case_id(lang, &path)?;
+    let form = FormPost::read(&req, &body, &session, tr)?;
+    let route = format!("POST /cases/{}/anonymous-notification", id.0);
+    let json = serde_json::json!({});
+    let idempotency = form_idempotency(&ctx, &form, &route, &json);
+    let result = ctx
+        .write(session.actor.clone(), move |c| {
+            crate::app::anonymous_notifications::file(c, id, &idempotency)
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/cases/{}?done=anonymous-filed", id.0))),
+        Err(error) => case_page_with_problem(tr, &session, &ctx, id, error).await,
+    }
 }

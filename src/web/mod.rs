@@ -49,6 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(cases::record_consent)
         .service(cases::withdraw_consent)
         .service(cases::intake_sheet)
+        .service(cases::offer_three_way)
+        .service(cases::anonymous_notification)
         .service(referrals::new_form)
         .service(referrals::create)
         .service(referrals::inbox)

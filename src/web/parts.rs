@@ -44,7 +44,7 @@ pub struct Done {
 }
 
 /// Confirmations a redirect may ask for (`?done=`); anything else is ignored.
-pub const NOTICES: [&str; 7] = [
+pub const NOTICES: [&str; 9] = [
     "case-created",
     "grounds-recorded",
     "consent-recorded",
@@ -52,6 +52,8 @@ pub const NOTICES: [&str; 7] = [
     "referral-drafted",
     "step-done",
     "capacity-reported",
+    "three-way-offered",
+    "anonymous-filed",
 ];
 
 pub fn notice_of(done: &Option<String>) -> Option<String> {

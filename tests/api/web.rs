@@ -889,3 +889,39 @@ async fn intake_reports_the_organisations_capacity(app: TestApp) {
     assert_eq!(caseworker.get("/capacity").await.status, 403);
 }
 api_test!(intake_reports_the_organisations_capacity);
+
+async fn three_way_offer_and_anonymous_notification_from_the_case_page(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let case_path = file_case(&mut fier, "lelie").await;
+    let page = fier.get(&case_path).await;
+    let csrf = Browser::csrf(&page);
+    let offered = fier
+        .post(
+            &format!("{case_path}/three-way-conversations"),
+            &[("csrf_token", &csrf), ("form_id", "x1")],
+        )
+        .await;
+    let page = fier.follow(offered).await;
+    assert!(page.has("Het driehoeksgesprek is aangeboden."), "{}", page.body);
+    assert!(page.has("Politie, Aanpak Mensenhandel: Aangeboden"), "{}", page.body);
+    assert!(page.has("Anoniem melden bij het coördinatiepunt"));
+    let filed = fier
+        .post(
+            &format!("{case_path}/anonymous-notification"),
+            &[("csrf_token", &csrf), ("form_id", "x2")],
+        )
+        .await;
+    let page = fier.follow(filed).await;
+    assert!(page.has("De anonieme melding is gedaan."), "{}", page.body);
+    assert!(!page.has("Anoniem melden bij het coördinatiepunt"), "filed once");
+    let again = fier
+        .post(
+            &format!("{case_path}/anonymous-notification"),
+            &[("csrf_token", &csrf), ("form_id", "x3")],
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.has("utrecht-alert--error"));
+}
+api_test!(three_way_offer_and_anonymous_notification_from_the_case_page);
