@@ -20,7 +20,8 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
 fi
 
 cargo build --locked --quiet
-BIN="target/debug/nrm"
+# The binary `cargo build` just made (CARGO_TARGET_DIR moves it).
+BIN="${CARGO_TARGET_DIR:-target}/debug/nrm"
 WORK="$(mktemp -d)"
 SERVER=""
 cleanup() {
