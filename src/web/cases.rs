@@ -10,13 +10,12 @@ use askama::Template;
 use super::forms::{FormPost, FormState};
 use super::i18n::Tr;
 use super::page::{Chrome, WebError, WebErrorKind, html, language_of, see_other};
-use super::parts::{Choice, Done, Fact, choices, notice_of, organisation_name, short_ref};
+use super::parts::{Choice, Done, Fact, choices, form_idempotency, notice_of, organisation_name, short_ref};
 use super::referrals::{ReferralLine, referral_line};
 use super::time;
 use super::{session, web_error};
 use crate::api::cases::{CaseListQuery, parse_case_query, parse_consent, parse_identification, parse_new_case};
 use crate::api::context::Context;
-use crate::app::Idempotency;
 use crate::app::cases::CaseView;
 use crate::app::consents::ConsentView;
 use crate::app::sessions::Session;
@@ -34,16 +33,6 @@ fn parse_case_id(lang: super::i18n::Lang, text: &str) -> Result<CaseId, WebError
     uuid::Uuid::parse_str(text)
         .map(CaseId)
         .map_err(|_| WebError::new(lang, WebErrorKind::NotFound))
-}
-
-/// A form's one-time id, so a double click creates one thing, not two (the API's
-/// `Idempotency-Key`).
-fn form_idempotency(ctx: &Context, form: &FormPost, route: &str, body: &serde_json::Value) -> Idempotency {
-    Idempotency {
-        key: form.get("form_id").map(|k| format!("web:{k}")),
-        route: route.to_string(),
-        hash: crate::api::common::request_hash(&ctx.services.keyring, route, body),
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 use serde::Deserialize;
 
+use super::forms::FormPost;
 use super::i18n::Tr;
 use crate::api::context::Context;
+use crate::app::Idempotency;
 
 /// A value a form may choose, with its label.
 #[derive(Debug, Clone)]
@@ -60,4 +62,14 @@ pub fn notice_of(done: &Option<String>) -> Option<String> {
     done.as_deref()
         .filter(|d| NOTICES.contains(d))
         .map(|d| format!("done-{d}"))
+}
+
+/// A form's one-time id, so a double click creates one thing, not two (the API's
+/// `Idempotency-Key`).
+pub fn form_idempotency(ctx: &Context, form: &FormPost, route: &str, body: &serde_json::Value) -> Idempotency {
+    Idempotency {
+        key: form.get("form_id").map(|k| format!("web:{k}")),
+        route: route.to_string(),
+        hash: crate::api::common::request_hash(&ctx.services.keyring, route, body),
+    }
 }

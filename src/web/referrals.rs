@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::forms::{FormPost, FormState};
 use super::i18n::{Lang, Tr};
 use super::page::{Chrome, WebError, WebErrorKind, html, language_of, see_other};
-use super::parts::{Choice, Done, Fact, choices, notice_of, organisation_name, short_ref};
+use super::parts::{Choice, Done, Fact, choices, form_idempotency, notice_of, organisation_name, short_ref};
 use super::time;
 use super::{session, web_error};
 use crate::api::context::Context;
@@ -207,11 +207,7 @@ pub async fn create(
         .and_then(|json| Ok((parse_new_referral(json.clone(), ctx.registry())?, json)))
     {
         Ok((new, json)) => {
-            let idempotency = crate::app::Idempotency {
-                key: form.get("form_id").map(|k| format!("web:{k}")),
-                route: route.clone(),
-                hash: crate::api::common::request_hash(&ctx.services.keyring, &route, &json),
-            };
+            let idempotency = form_idempotency(&ctx, &form, &route, &json);
             ctx.write(session.actor.clone(), move |c| {
                 crate::app::referrals::draft(c, case_id, new, &idempotency)
             })
