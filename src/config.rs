@@ -194,6 +194,24 @@ pub struct RegistrySettings {
 pub struct WebSettings {
     pub session_idle_timeout: String,
     pub session_absolute_timeout: String,
+    pub oidc: OidcSettings,
+}
+
+/// Signing in to the pages at the organisations' OpenID Connect provider. An empty issuer
+/// turns it off. The redirect URI is `notifications.public_base_url` + `/sign-in/callback`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+}
+
+impl OidcSettings {
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -318,6 +336,28 @@ impl Settings {
                 setting: "notifications.lease",
                 problem: "must be longer than 5 × smtp.timeout, or a slow relay could see mails sent twice".into(),
             });
+        }
+        let oidc = &self.web.oidc;
+        if oidc.enabled() {
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+            if !(oidc.issuer.starts_with("https://") || loopback.iter().any(|p| oidc.issuer.starts_with(p))) {
+                return Err(ConfigError::Invalid {
+                    setting: "web.oidc.issuer",
+                    problem: "must be an https:// URL (plain http only on a loopback address)".into(),
+                });
+            }
+            if oidc.client_id.is_empty() || oidc.client_secret.is_empty() {
+                return Err(ConfigError::Invalid {
+                    setting: "web.oidc.client_id",
+                    problem: "an issuer needs web.oidc.client_id and web.oidc.client_secret".into(),
+                });
+            }
+            if !oidc.scopes.iter().any(|s| s == "openid") {
+                return Err(ConfigError::Invalid {
+                    setting: "web.oidc.scopes",
+                    problem: "must include `openid`".into(),
+                });
+            }
         }
         if self.notifications.max_attempts == 0 {
             return Err(ConfigError::Invalid {

@@ -512,6 +512,7 @@ fn generate_case(
             decline_reason: None,
             outcome: None,
             eligibility_override: None,
+            assigned_to: None,
         };
         chunk.audit.push(audit(
             t,

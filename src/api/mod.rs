@@ -92,6 +92,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(referrals::list)
             .service(referrals::get)
             .service(referrals::transition)
+            .service(referrals::assign)
             .service(three_way::create)
             .service(three_way::list_for_case)
             .service(three_way::list_invited)

@@ -1,7 +1,7 @@
 //! Referrals: the handover of a case from one organisation to another, moved through the
 //! state machine in `domain::referral` by transitions that need the current ETag.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -10,7 +10,9 @@ use super::cases::{CasePath, organisation_slug};
 use super::common::{self, parse_id};
 use super::context::Context;
 use super::input::{self, Fields};
-use crate::app::referrals::{ListFilter, NewReferral, ReferralList, ReferralView, TransitionCommand};
+use crate::app::referrals::{
+    AssignCommand, Assigned, ListFilter, NewReferral, ReferralList, ReferralView, TransitionCommand,
+};
 use crate::app::{self, Page};
 use crate::db::referrals::Direction;
 use crate::domain::access::Actor;
@@ -111,6 +113,9 @@ pub struct ReferralListQuery {
     pub direction: Option<String>,
     /// Only referrals in this state.
     pub state: Option<String>,
+    /// Incoming only: `me` for the referrals the caller took on, `nobody` for those nobody
+    /// at the organisation took on yet.
+    pub assigned_to: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -142,8 +147,22 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<ReferralListQuer
             )
         })?),
     };
+    let assigned = match (query.assigned_to.as_deref(), direction) {
+        (None, _) => None,
+        (Some("me"), Direction::Incoming) => Some(Assigned::ToMe),
+        (Some("nobody"), Direction::Incoming) => Some(Assigned::ToNobody),
+        (Some(_), Direction::Incoming) => return Err(ApiError::field("assigned_to", "must be me or nobody")),
+        (Some(_), Direction::Outgoing) => {
+            return Err(ApiError::field("assigned_to", "applies to incoming referrals only"));
+        }
+    };
     let page = Page::parse(query.limit, query.cursor.as_deref(), ctx.settings())?;
-    let filter = ListFilter { direction, state, page };
+    let filter = ListFilter {
+        direction,
+        state,
+        assigned,
+        page,
+    };
     let found = ctx.read(actor, move |c| app::referrals::list(c, filter)).await?;
     Ok(HttpResponse::Ok().json(found))
 }
@@ -258,6 +277,63 @@ pub async fn transition(
     };
     let view = ctx
         .write(actor, move |c| app::referrals::transition(c, id, command))
+        .await?;
+    Ok(common::ok_with_etag(view.version, view))
+}
+
+/// The body of `PUT /referrals/{id}/assignee`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AssigneeInput {
+    /// The `sub` of the person at the receiving organisation who takes the referral on:
+    /// the caller, or an intake colleague who has signed in to the pages before. `null`
+    /// hands it back to the organisation's queue.
+    pub assigned_to: Option<String>,
+}
+
+pub fn parse_assignee(body: Value) -> Result<Option<String>, ApiError> {
+    let mut f = Fields::new(body, "AssigneeInput")?;
+    let assigned_to = f.optional("assigned_to", |v| {
+        let text = input::string(v)?;
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 200 || text.chars().any(char::is_control) {
+            Err("must be a person's id of 1 to 200 characters".to_string())
+        } else {
+            Ok(text.to_string())
+        }
+    });
+    f.finish()?;
+    assigned_to.ok_or_else(|| ApiError::internal("validated field missing"))
+}
+
+/// Takes an incoming referral on, hands it to an intake colleague, or back to the queue.
+/// For the receiving organisation's intake staff while the referral is open; audited.
+/// Needs `If-Match` like a transition: the change bumps the version.
+#[utoipa::path(
+    tag = "referrals",
+    params(ReferralPath, ("If-Match" = String, Header, description = "The referral's current ETag")),
+    request_body = AssigneeInput,
+    responses(
+        (status = 200, body = ReferralView, headers(("ETag" = String))),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/referrals/{id}/assignee")]
+pub async fn assign(
+    actor: Actor,
+    ctx: Context,
+    req: HttpRequest,
+    path: web::Path<ReferralPath>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path.id, ReferralId)?;
+    let command = AssignCommand {
+        assigned_to: parse_assignee(body.into_inner())?,
+        seen: common::seen_version(&req),
+    };
+    let view = ctx
+        .write(actor, move |c| app::referrals::assign(c, id, command))
         .await?;
     Ok(common::ok_with_etag(view.version, view))
 }

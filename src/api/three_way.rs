@@ -137,7 +137,7 @@ pub struct ThreeWayTransitionInput {
     pub reporting_intention: Option<ReportingIntention>,
 }
 
-fn parse_transition(body: Value) -> Result<ThreeWayRequest, ApiError> {
+pub fn parse_transition(body: Value) -> Result<ThreeWayRequest, ApiError> {
     let mut f = Fields::new(body, "ThreeWayTransitionInput")?;
     let action = f.required("action", input::one_of(&ThreeWayAction::ALL, ThreeWayAction::as_str));
     let officer = f.optional("police_officer", input::line);

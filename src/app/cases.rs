@@ -525,6 +525,14 @@ pub fn get(ctx: &mut Ctx, id: CaseId) -> AppResult<CaseView> {
     Ok(bundle.view())
 }
 
+/// The case as `get` shows it, when showing it discloses no identifying details (so no
+/// disclosure is recorded and a read-only snapshot will do); `None` when it would: then
+/// `get`, in a write transaction, records the disclosure.
+pub fn get_if_nothing_disclosed(ctx: &mut Ctx, id: CaseId) -> AppResult<Option<CaseView>> {
+    let bundle = CaseBundle::load(ctx, id)?;
+    Ok(bundle.identifying.is_none().then(|| bundle.view()))
+}
+
 /// A change of case facts: each field kept, cleared or set.
 #[derive(Debug, Clone)]
 pub struct CaseChanges {

@@ -6,16 +6,16 @@ use utoipa::ToSchema;
 
 use super::access::{LoadedCase, case_for, readable_referral, referral_facts, writable};
 use super::{AppError, AppResult, Ctx, Idempotency, Page, SeenVersion};
-use crate::db::referrals::{self as referral_rows, Direction};
-use crate::db::{cases as case_rows, organisations as organisation_rows, outbox};
+use crate::db::referrals::{self as referral_rows, AssignedFilter, Direction};
+use crate::db::{cases as case_rows, organisations as organisation_rows, outbox, staff as staff_rows};
 use crate::domain::access::{self, Actor, CaseAction, Role};
 use crate::domain::case::{Case, ExploitationForm, IdentificationStatus};
 use crate::domain::consent::ConsentScope;
 use crate::domain::deadline::{Step, StepClock, overdue_steps};
 use crate::domain::ids::{CaseId, ReferralId};
 use crate::domain::referral::{
-    self as rules, Action, DeclineReason, Effects, GuardCode, NoticeTo, Outcome, Party, ReceiverFacts, Referral,
-    ReferralState, RolesView, SubmitFacts, TransitionRefusal, TransitionRequest, Urgency,
+    self as rules, Action, Assignee, AssignmentRefusal, DeclineReason, Effects, GuardCode, NoticeTo, Outcome, Party,
+    ReceiverFacts, Referral, ReferralState, RolesView, SubmitFacts, TransitionRefusal, TransitionRequest, Urgency,
 };
 use crate::domain::routing::{eligibility, overridable_exclusions};
 use crate::domain::text::Text;
@@ -85,6 +85,12 @@ pub struct ReferralView {
     pub overdue: Vec<OverdueStep>,
     /// What the caller may do next.
     pub allowed_actions: Vec<Action>,
+    /// Who at the receiving organisation took it on (their `sub`), and their name as they
+    /// last signed in to the pages. Shown to the receiver only.
+    pub assigned_to: Option<String>,
+    pub assigned_name: Option<String>,
+    /// Whether the caller may assign it now (`PUT .../assignee`).
+    pub assignable: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -161,10 +167,21 @@ pub fn render(ctx: &mut Ctx, referral: &Referral) -> AppResult<ReferralView> {
         })
         .collect();
     // A closed or erased case is read-only: nothing on it can move.
-    let allowed_actions = if case.writable().is_ok() {
-        rules::allowed_actions(referral.state, &parties_of(ctx.actor, referral))
+    let parties = parties_of(ctx.actor, referral);
+    let writable = case.writable().is_ok();
+    let allowed_actions = if writable {
+        rules::allowed_actions(referral.state, &parties)
     } else {
         Vec::new()
+    };
+    let assignable = writable && rules::assignment(referral, &parties, &ctx.actor.sub, &Assignee::Nobody).is_ok();
+    // Who does the work inside the receiving organisation is its own business.
+    let (assigned_to, assigned_name) = match &referral.assigned_to {
+        Some(sub) if ctx.actor.org == referral.to_organisation => {
+            let name = staff_rows::find(ctx.conn, &referral.to_organisation, sub)?.map(|s| s.display_name);
+            (Some(sub.clone()), name)
+        }
+        _ => (None, None),
     };
     Ok(ReferralView {
         id: referral.id.0,
@@ -190,6 +207,9 @@ pub fn render(ctx: &mut Ctx, referral: &Referral) -> AppResult<ReferralView> {
         history,
         overdue,
         allowed_actions,
+        assigned_to,
+        assigned_name,
+        assignable,
     })
 }
 
@@ -251,6 +271,7 @@ pub fn draft(ctx: &mut Ctx, case_id: CaseId, new: NewReferral, idempotency: &Ide
                 decline_reason: None,
                 outcome: None,
                 eligibility_override: None,
+                assigned_to: None,
             };
             referral_rows::create_referral(ctx.conn, &referral)?;
             idempotency.remember(ctx, id.0)?;
@@ -293,11 +314,20 @@ pub fn of_case(ctx: &mut Ctx, case_id: CaseId) -> AppResult<Vec<ReferralView>> {
 }
 
 /// Which referrals a list shows.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ListFilter {
     pub direction: Direction,
     pub state: Option<ReferralState>,
+    /// Incoming only: whom they are assigned to.
+    pub assigned: Option<Assigned>,
     pub page: Page,
+}
+
+/// The "mine" and "not taken on yet" filters of the incoming list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assigned {
+    ToMe,
+    ToNobody,
 }
 
 /// Referrals to (handed over) or from the caller's organisation, newest first.
@@ -305,17 +335,105 @@ pub struct ListFilter {
 pub fn list(ctx: &mut Ctx, filter: ListFilter) -> AppResult<ReferralList> {
     access::list_referrals(ctx.actor.principal())?;
     let org = ctx.actor.org.clone();
+    let assigned = match filter.assigned {
+        Some(Assigned::ToMe) => Some(AssignedFilter::To(ctx.actor.sub.clone())),
+        Some(Assigned::ToNobody) => Some(AssignedFilter::Nobody),
+        None => None,
+    };
     let rows = referral_rows::referral_page(
         ctx.conn,
         &org,
         filter.direction,
         filter.state,
+        assigned.as_ref(),
         filter.page.before.map(ReferralId),
         filter.page.fetch(),
     )?;
     let (rows, next_cursor) = filter.page.finish(rows, |r| r.id.0);
     let items = rows.iter().map(|r| render(ctx, r)).collect::<AppResult<_>>()?;
     Ok(ReferralList { items, next_cursor })
+}
+
+/// A referral as a line of a work queue: what the inbox shows, without the history, texts
+/// or case details a full view opens.
+#[derive(Debug, Clone)]
+pub struct QueueItem {
+    pub id: uuid::Uuid,
+    pub from_organisation: String,
+    pub to_organisation: String,
+    pub services: Vec<String>,
+    pub urgency: Urgency,
+    pub state: ReferralState,
+    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub minor: bool,
+    pub assigned_to: Option<String>,
+    pub assigned_name: Option<String>,
+}
+
+impl From<&ReferralView> for QueueItem {
+    fn from(r: &ReferralView) -> Self {
+        QueueItem {
+            id: r.id,
+            from_organisation: r.from_organisation.clone(),
+            to_organisation: r.to_organisation.clone(),
+            services: r.services.clone(),
+            urgency: r.urgency,
+            state: r.state,
+            submitted_at: r.submitted_at,
+            decided_at: r.decided_at,
+            minor: r.case.minor,
+            assigned_to: r.assigned_to.clone(),
+            assigned_name: r.assigned_name.clone(),
+        }
+    }
+}
+
+/// The incoming work queue of the caller's organisation, newest first (the referrals and
+/// filter of `list`, at most `limit`), as queue lines: a few queries however long it is.
+#[tracing::instrument(skip_all)]
+pub fn queue(ctx: &mut Ctx, assigned: Option<Assigned>, limit: i64) -> AppResult<Vec<QueueItem>> {
+    access::list_referrals(ctx.actor.principal())?;
+    let org = ctx.actor.org.clone();
+    let assigned = match assigned {
+        Some(Assigned::ToMe) => Some(AssignedFilter::To(ctx.actor.sub.clone())),
+        Some(Assigned::ToNobody) => Some(AssignedFilter::Nobody),
+        None => None,
+    };
+    let rows = referral_rows::referral_page(
+        ctx.conn,
+        &org,
+        Direction::Incoming,
+        None,
+        assigned.as_ref(),
+        None,
+        limit,
+    )?;
+    let case_ids: Vec<CaseId> = rows.iter().map(|r| r.case_id).collect();
+    let minors: std::collections::HashMap<CaseId, bool> = case_rows::cases(ctx.conn, &case_ids)?
+        .iter()
+        .map(|c| (c.id, c.is_minor()))
+        .collect();
+    let staff: std::collections::HashMap<String, String> = staff_rows::of_organisation(ctx.conn, &org)?
+        .into_iter()
+        .map(|s| (s.sub, s.display_name))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| QueueItem {
+            id: r.id.0,
+            minor: minors.get(&r.case_id).copied().unwrap_or(false),
+            assigned_name: r.assigned_to.as_ref().and_then(|sub| staff.get(sub).cloned()),
+            assigned_to: r.assigned_to,
+            from_organisation: r.from_organisation,
+            to_organisation: r.to_organisation,
+            services: r.services,
+            urgency: r.urgency,
+            state: r.state,
+            submitted_at: r.submitted_at,
+            decided_at: r.decided_at,
+        })
+        .collect())
 }
 
 /// One referral, with its history and the actions the caller may take.
@@ -381,6 +499,71 @@ pub fn transition(ctx: &mut Ctx, id: ReferralId, command: TransitionCommand) -> 
         )?;
     }
     Ok(view)
+}
+
+/// Taking a referral on, handing it to a colleague, or back to the queue (`None`), with
+/// the version the person saw.
+#[derive(Debug, Clone)]
+pub struct AssignCommand {
+    pub assigned_to: Option<String>,
+    pub seen: SeenVersion,
+}
+
+/// Assigns an incoming referral within the receiving organisation. Audited; bumps the
+/// version, so a form rendered before the change is stale like after any other change.
+#[tracing::instrument(skip_all, fields(referral = %id))]
+pub fn assign(ctx: &mut Ctx, id: ReferralId, command: AssignCommand) -> AppResult<ReferralView> {
+    let referral = referral_rows::referral(ctx.conn, id)?.ok_or(AppError::NotFound)?;
+    access::move_referral(ctx.actor.principal(), referral_facts(&referral))?;
+    let to = match command.assigned_to {
+        None => Assignee::Nobody,
+        Some(sub) if sub == ctx.actor.sub => Assignee::Me,
+        Some(sub) => {
+            let intake = staff_rows::find(ctx.conn, &referral.to_organisation, &sub)?
+                .is_some_and(|s| s.roles.split(',').any(|r| r == Role::Intake.as_str()));
+            Assignee::Colleague { sub, intake }
+        }
+    };
+    // Who may assign, and to whom, before the version: a sender learns it is not theirs to
+    // assign whatever version they name.
+    let assigned = rules::assignment(&referral, &parties_of(ctx.actor, &referral), &ctx.actor.sub, &to)?;
+    command.seen.check(referral.version)?;
+    let case = case_rows::case(ctx.conn, referral.case_id)?.ok_or(AppError::NotFound)?;
+    writable(&case)?;
+    let mut after = referral.clone();
+    after.assigned_to = assigned;
+    after.version += 1;
+    after.updated_at = ctx.now.0;
+    if !referral_rows::save_referral(ctx.conn, &after, referral.version)? {
+        return Err(AppError::StaleVersion);
+    }
+    let outcome = match to {
+        Assignee::Me => "self",
+        Assignee::Colleague { .. } => "colleague",
+        Assignee::Nobody => "nobody",
+    };
+    ctx.audit("referral.assign", "referral", after.id.0, Some(after.case_id), outcome)?;
+    render(ctx, &after)
+}
+
+/// A person a referral can be assigned to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Colleague {
+    pub sub: String,
+    pub name: String,
+}
+
+/// The caller's intake colleagues (themselves included), as they last signed in.
+pub fn colleagues(ctx: &mut Ctx) -> AppResult<Vec<Colleague>> {
+    let org = ctx.actor.org.clone();
+    Ok(staff_rows::of_organisation(ctx.conn, &org)?
+        .into_iter()
+        .filter(|s| s.roles.split(',').any(|r| r == Role::Intake.as_str()))
+        .map(|s| Colleague {
+            sub: s.sub,
+            name: s.display_name,
+        })
+        .collect())
 }
 
 /// Withdraws a referral on the person's behalf (consent withdrawn, case erased), if the
@@ -568,6 +751,19 @@ impl From<TransitionRefusal> for AppError {
             TransitionRefusal::MissingFields(problems) => {
                 AppError::Invalid(problems.into_iter().map(Into::into).collect())
             }
+        }
+    }
+}
+
+impl From<AssignmentRefusal> for AppError {
+    fn from(refusal: AssignmentRefusal) -> Self {
+        match refusal {
+            AssignmentRefusal::NotReceiver => AppError::Forbidden(refusal.to_string()),
+            AssignmentRefusal::Closed(_) => AppError::conflict(refusal.to_string()),
+            AssignmentRefusal::NotIntakeColleague => AppError::Invalid(vec![crate::domain::problem::FieldError::new(
+                "assigned_to",
+                refusal.to_string(),
+            )]),
         }
     }
 }

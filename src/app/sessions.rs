@@ -70,9 +70,20 @@ pub fn start(conn: &mut AnyConnection, identity: Identity, previous: Option<&str
             actor_sub: identity.sub.clone(),
             organisation: identity.org.clone(),
             roles: roles.clone(),
-            display_name: identity.display_name,
+            display_name: identity.display_name.clone(),
             id_token_hint: identity.id_token_hint,
             created_at: now,
+            last_seen_at: now,
+        },
+    )?;
+    // Whom colleagues can hand a referral to, by name.
+    crate::db::staff::upsert(
+        conn,
+        &crate::db::staff::StaffRow {
+            organisation: identity.org.clone(),
+            sub: identity.sub.clone(),
+            display_name: identity.display_name,
+            roles: roles.clone(),
             last_seen_at: now,
         },
     )?;

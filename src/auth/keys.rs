@@ -125,6 +125,28 @@ impl KeyStore {
         })
     }
 
+    /// Only the keys of one JWKS URL (an OpenID provider's `jwks_uri`), for `allowed`.
+    pub(super) fn from_jwks_url(
+        url: &str,
+        allowed: &[Algorithm],
+        refresh_interval: Duration,
+    ) -> Result<Self, KeyError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| KeyError::Config(format!("cannot build the JWKS client: {e}")))?;
+        Ok(Self {
+            fixed: Vec::new(),
+            jwks: Some(JwksSource::Url(url.to_string())),
+            jwks_keys: RwLock::new(Vec::new()),
+            last_refresh: Mutex::new(None),
+            refresh_interval,
+            allowed: allowed.to_vec(),
+            http,
+        })
+    }
+
     /// Loads the JWKS document once at start-up, so a broken document is seen at once.
     pub(super) async fn prime(&self) -> Result<(), KeyError> {
         if self.jwks.is_some() {
@@ -236,7 +258,7 @@ fn keys_from_jwks(set: &JwkSet, allowed: &[Algorithm]) -> Vec<VerifyingKey> {
         .collect()
 }
 
-fn is_loopback_http(url: &str) -> bool {
+pub(super) fn is_loopback_http(url: &str) -> bool {
     url.strip_prefix("http://")
         .map(|rest| rest.starts_with("127.0.0.1") || rest.starts_with("localhost") || rest.starts_with("[::1]"))
         .unwrap_or(false)

@@ -6,6 +6,7 @@
 //! token itself is never logged.
 
 mod keys;
+pub mod oidc;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -19,6 +20,7 @@ use crate::config::{Environment, Settings};
 use crate::error::ApiError;
 pub use keys::KeyError;
 use keys::KeyStore;
+use oidc::{Oidc, OidcError, Pending};
 
 pub use crate::domain::access::{Actor, Role};
 
@@ -103,6 +105,15 @@ pub struct Authenticator {
     keys: KeyStore,
     organisations: HashSet<String>,
     focal_point: Option<String>,
+    oidc: Option<Oidc>,
+}
+
+/// A person signed in at the OpenID provider.
+pub struct SignedIn {
+    pub actor: Actor,
+    pub name: Option<String>,
+    /// Kept as `id_token_hint` for RP-initiated sign-out.
+    pub id_token: String,
 }
 
 /// The built-in HS256 secret for development. Never accepted in production.
@@ -126,6 +137,29 @@ impl Authenticator {
             keys,
             organisations,
             focal_point,
+            oidc: Oidc::from_settings(settings)?,
+        })
+    }
+
+    /// The OpenID provider of the pages, when one is configured.
+    pub fn oidc(&self) -> Option<&Oidc> {
+        self.oidc.as_ref()
+    }
+
+    /// The callback of a sign-in at the provider: the person, by the API's claim rules.
+    pub async fn sign_in(&self, pending: &Pending, state: &str, code: &str) -> Result<SignedIn, OidcError> {
+        let oidc = self
+            .oidc
+            .as_ref()
+            .ok_or_else(|| OidcError::Provider("not configured".into()))?;
+        let (claims, id_token) = oidc.finish(pending, state, code).await?;
+        let actor = self
+            .actor(claims.sub, claims.org, &claims.roles)
+            .map_err(OidcError::IdToken)?;
+        Ok(SignedIn {
+            actor,
+            name: claims.name,
+            id_token,
         })
     }
 
@@ -153,19 +187,25 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| AuthError::from_jwt(&e))?;
         let claims = data.claims;
-        if claims.sub.trim().is_empty() {
+        self.actor(claims.sub, claims.org, &claims.roles)
+    }
+
+    /// Who the claims name, for an API token and an id_token alike: a subject, an
+    /// organisation of the registry, the known roles (unknown ones are dropped).
+    fn actor(&self, sub: String, org: String, roles: &[String]) -> Result<Actor, AuthError> {
+        if sub.trim().is_empty() {
             return Err(AuthError::EmptySubject);
         }
-        if !self.organisations.contains(&claims.org) {
+        if !self.organisations.contains(&org) {
             return Err(AuthError::UnknownOrganisation);
         }
-        let mut roles: Vec<Role> = claims.roles.iter().filter_map(|r| Role::parse(r)).collect();
+        let mut roles: Vec<Role> = roles.iter().filter_map(|r| Role::parse(r)).collect();
         roles.sort_by_key(|r| r.as_str());
         roles.dedup();
-        let at_focal_point = self.focal_point.as_deref() == Some(claims.org.as_str());
+        let at_focal_point = self.focal_point.as_deref() == Some(org.as_str());
         Ok(Actor {
-            sub: claims.sub,
-            org: claims.org,
+            sub,
+            org,
             roles,
             at_focal_point,
         })

@@ -6,6 +6,7 @@
 //! carry `If-Match`. See docs/performance.md for the figures and how to reproduce them.
 
 pub mod capture;
+mod pages;
 pub mod pgbench;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,8 @@ pub enum Scenario {
     Handover,
     /// Statistics, oversight and deep pagination on an existing (seeded) database.
     Oversight,
+    /// The web pages (inbox, referral, case, case list) under signed-in people.
+    Pages,
 }
 
 /// Latencies and failures of one operation.
@@ -483,6 +486,7 @@ pub fn run(plan: BenchPlan, settings: Settings) -> Result<(), String> {
         match plan.scenario {
             Scenario::Handover => handover(&plan, settings).await,
             Scenario::Oversight => oversight(&plan, settings).await,
+            Scenario::Pages => pages::pages(&plan, settings).await,
         }
     })
 }
@@ -526,7 +530,7 @@ fn header(plan: &BenchPlan, service: &Service) {
     println!("# nrm bench: {:?} on {backend}", plan.scenario);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     match plan.scenario {
-        Scenario::Handover => println!(
+        Scenario::Handover | Scenario::Pages => println!(
             "\n{} concurrent clients, {} s per phase, service at {}, {cores} CPU cores",
             plan.concurrency,
             plan.duration.as_secs(),

@@ -510,6 +510,23 @@ pub fn case(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbErro
     Ok(find(conn, Id(id.0))?.map(Case::try_from).transpose()?)
 }
 
+/// Several cases in one query (a list's cases), in no particular order.
+pub fn cases(conn: &mut AnyConnection, ids: &[CaseId]) -> Result<Vec<Case>, DbError> {
+    let ids: Vec<Id> = ids.iter().map(|c| Id(c.0)).collect();
+    let mut out = Vec::with_capacity(ids.len());
+    // Bounded batches keep the statement within every backend's parameter limit.
+    for batch in ids.chunks(500) {
+        let rows: Vec<CaseRow> = cases::table
+            .filter(cases::id.eq_any(batch))
+            .select(CaseRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            out.push(Case::try_from(row)?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn create_case(conn: &mut AnyConnection, case: &Case) -> QueryResult<()> {
     insert(conn, &CaseRow::from(case))
 }

@@ -13,6 +13,7 @@ pub mod privacy;
 pub mod referrals;
 pub mod schema;
 pub mod sessions;
+pub mod staff;
 pub mod stats;
 pub mod types;
 

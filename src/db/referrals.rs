@@ -30,6 +30,8 @@ pub struct ReferralRow {
     pub outcome: Option<String>,
     /// Submitted against the directory's eligibility, with the caseworker's reason.
     pub eligibility_override: Option<String>,
+    /// Who at the receiving organisation took the referral on.
+    pub assigned_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -92,11 +94,19 @@ pub enum Direction {
     Outgoing,
 }
 
+/// Whose referrals a list shows, by who took them on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignedFilter {
+    To(String),
+    Nobody,
+}
+
 pub fn list(
     conn: &mut AnyConnection,
     organisation: &str,
     direction: Direction,
     state: Option<&str>,
+    assigned: Option<&AssignedFilter>,
     before: Option<Id>,
     limit: i64,
 ) -> QueryResult<Vec<ReferralRow>> {
@@ -110,6 +120,11 @@ pub fn list(
     };
     if let Some(state) = state {
         query = query.filter(referrals::state.eq(state.to_string()));
+    }
+    match assigned {
+        Some(AssignedFilter::To(sub)) => query = query.filter(referrals::assigned_to.eq(sub.clone())),
+        Some(AssignedFilter::Nobody) => query = query.filter(referrals::assigned_to.is_null()),
+        None => {}
     }
     if let Some(before) = before {
         query = query.filter(referrals::id.lt(before));
@@ -293,6 +308,7 @@ impl TryFrom<ReferralRow> for Referral {
             care_started_at: row.care_started_at.map(|t| t.0),
             closed_at: row.closed_at.map(|t| t.0),
             eligibility_override: sealed(row.eligibility_override),
+            assigned_to: row.assigned_to,
         })
     }
 }
@@ -321,6 +337,7 @@ impl From<&Referral> for ReferralRow {
             decline_reason: r.decline_reason.map(|d| d.as_str().into()),
             outcome: r.outcome.map(|o| o.as_str().into()),
             eligibility_override: unsealed(&r.eligibility_override),
+            assigned_to: r.assigned_to.clone(),
         }
     }
 }
@@ -434,6 +451,7 @@ pub fn referral_page(
     organisation: &str,
     direction: Direction,
     state: Option<crate::domain::referral::ReferralState>,
+    assigned: Option<&AssignedFilter>,
     before: Option<ReferralId>,
     limit: i64,
 ) -> Result<Vec<Referral>, DbError> {
@@ -442,6 +460,7 @@ pub fn referral_page(
         organisation,
         direction,
         state.map(|s| s.as_str()),
+        assigned,
         before.map(|b| Id(b.0)),
         limit,
     )?)

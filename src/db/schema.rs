@@ -154,6 +154,7 @@ diesel::table! {
         decline_reason -> Nullable<Text>,
         outcome -> Nullable<Text>,
         eligibility_override -> Nullable<Text>,
+        assigned_to -> Nullable<Text>,
     }
 }
 
@@ -376,6 +377,19 @@ diesel::table! {
         display_name -> Text,
         id_token_hint -> Nullable<Text>,
         created_at -> UtcTime,
+        last_seen_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::UtcTime;
+
+    staff_members (organisation, sub) {
+        organisation -> Text,
+        sub -> Text,
+        display_name -> Text,
+        roles -> Text,
         last_seen_at -> UtcTime,
     }
 }

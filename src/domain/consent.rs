@@ -153,6 +153,7 @@ mod tests {
             decline_reason: None,
             outcome: None,
             eligibility_override: None,
+            assigned_to: None,
         }
     }
 

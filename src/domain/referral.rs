@@ -148,6 +148,8 @@ pub struct Referral {
     /// Submitted against the directory's eligibility: the caseworker's reason, sealed
     /// (empty once erased, so the override stays countable).
     pub eligibility_override: Option<Sealed>,
+    /// Who at the receiving organisation took it on (a person's `sub`); none = nobody yet.
+    pub assigned_to: Option<String>,
 }
 
 impl Referral {
@@ -659,6 +661,59 @@ pub fn submit_guards(facts: &SubmitFacts<'_>) -> Vec<GuardCode> {
 }
 
 // ---------------------------------------------------------------------------
+// Taking a referral on
+// ---------------------------------------------------------------------------
+
+/// Whom a referral is to be assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    /// The person asking.
+    Me,
+    /// Another person of the receiving organisation; `intake` says whether they hold the
+    /// intake role there (known from their last sign-in).
+    Colleague { sub: String, intake: bool },
+    /// Nobody: the referral goes back to the organisation's queue.
+    Nobody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssignmentRefusal {
+    /// Only the receiving organisation's intake staff divide its work.
+    #[error("only intake staff of the receiving organisation assign a referral")]
+    NotReceiver,
+    /// A closed referral is nobody's work any more.
+    #[error("the referral is {0}: it can no longer be assigned")]
+    Closed(ReferralState),
+    /// The colleague is unknown here, or not intake staff.
+    #[error("the colleague is not intake staff of the receiving organisation")]
+    NotIntakeColleague,
+}
+
+/// The person to record, if the receiver's intake staff may assign the referral now: it
+/// is handed over (not a draft) and not yet closed, and it goes to the asker, to an intake
+/// colleague, or back to nobody.
+pub fn assignment(
+    referral: &Referral,
+    parties: &[Party],
+    asker: &str,
+    to: &Assignee,
+) -> Result<Option<String>, AssignmentRefusal> {
+    if !parties.contains(&Party::ReceivingIntake) {
+        return Err(AssignmentRefusal::NotReceiver);
+    }
+    if !referral.handed_over() || referral.state.is_terminal() {
+        return Err(AssignmentRefusal::Closed(referral.state));
+    }
+    match to {
+        Assignee::Me => Ok(Some(asker.to_string())),
+        Assignee::Colleague { sub, .. } if sub == asker => Ok(Some(asker.to_string())),
+        Assignee::Colleague { sub, intake: true } => Ok(Some(sub.clone())),
+        Assignee::Colleague { intake: false, .. } => Err(AssignmentRefusal::NotIntakeColleague),
+        Assignee::Nobody => Ok(None),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Diagram
 // ---------------------------------------------------------------------------
 
@@ -716,7 +771,41 @@ mod tests {
             decline_reason: None,
             outcome: None,
             eligibility_override: None,
+            assigned_to: None,
         }
+    }
+
+    #[test]
+    fn only_the_receivers_intake_staff_assign_an_open_handed_over_referral() {
+        let open = referral(S::Acknowledged, true);
+        let receiver = [P::ReceivingIntake];
+        let colleague = |intake| Assignee::Colleague {
+            sub: "bo".into(),
+            intake,
+        };
+        assert_eq!(
+            assignment(&open, &receiver, "anna", &Assignee::Me),
+            Ok(Some("anna".into()))
+        );
+        assert_eq!(
+            assignment(&open, &receiver, "anna", &colleague(true)),
+            Ok(Some("bo".into()))
+        );
+        assert_eq!(
+            assignment(&open, &receiver, "anna", &colleague(false)),
+            Err(AssignmentRefusal::NotIntakeColleague)
+        );
+        assert_eq!(assignment(&open, &receiver, "anna", &Assignee::Nobody), Ok(None));
+        assert_eq!(
+            assignment(&open, &[P::SendingCaseworker], "anna", &Assignee::Me),
+            Err(AssignmentRefusal::NotReceiver)
+        );
+        for state in S::ALL {
+            let handed_over = state != S::Draft;
+            let result = assignment(&referral(state, handed_over), &receiver, "anna", &Assignee::Me);
+            assert_eq!(result.is_ok(), handed_over && !state.is_terminal(), "{state:?}");
+        }
+        assert!(assignment(&referral(S::Withdrawn, false), &receiver, "anna", &Assignee::Me).is_err());
     }
 
     #[test]

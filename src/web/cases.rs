@@ -306,6 +306,8 @@ pub struct ExclusionLine {
 }
 
 pub struct ConversationLine {
+    pub href: String,
+    pub link_text: String,
     pub police: String,
     pub state: String,
 }
@@ -356,26 +358,47 @@ struct CaseData {
 }
 
 async fn load_case(ctx: &Context, session: &Session, id: CaseId) -> Result<CaseData, ApiError> {
-    ctx.write(session.actor.clone(), move |c| {
-        let case = crate::app::cases::get(c, id)?;
-        let consents = crate::app::consents::list(c, id)?.items;
-        let routing = crate::app::referrals::suggestions(c, id)?;
-        let referrals = crate::app::referrals::of_case(c, id)?;
-        let conversations = crate::app::three_way::list_for_case(c, id)?.items;
-        let anonymous_filed = crate::app::anonymous_notifications::filed_for(c, id)?;
-        let writable = crate::app::access::case_for(c, id, crate::domain::access::CaseAction::Update)
-            .map(|case| case.writable().is_ok())?;
-        Ok(CaseData {
-            case,
-            consents,
-            routing,
-            referrals,
-            conversations,
-            anonymous_filed,
-            writable,
-        })
+    // Most views disclose nothing: one read-only snapshot, no write lock. A view that
+    // shows identifying details records the disclosure, so it is a write.
+    let found = ctx
+        .report(
+            session.actor.clone(),
+            move |c| match crate::app::cases::get_if_nothing_disclosed(c, id)? {
+                Some(case) => case_data(c, id, case).map(Some),
+                None => Ok(None),
+            },
+        )
+        .await?;
+    match found {
+        Some(data) => Ok(data),
+        None => {
+            ctx.write(session.actor.clone(), move |c| {
+                let case = crate::app::cases::get(c, id)?;
+                case_data(c, id, case)
+            })
+            .await
+        }
+    }
+}
+
+/// The rest of the case page, around the case.
+fn case_data(c: &mut crate::app::Ctx, id: CaseId, case: CaseView) -> crate::app::AppResult<CaseData> {
+    let consents = crate::app::consents::list(c, id)?.items;
+    let routing = crate::app::referrals::suggestions(c, id)?;
+    let referrals = crate::app::referrals::of_case(c, id)?;
+    let conversations = crate::app::three_way::list_for_case(c, id)?.items;
+    let anonymous_filed = crate::app::anonymous_notifications::filed_for(c, id)?;
+    let writable = crate::app::access::case_for(c, id, crate::domain::access::CaseAction::Update)
+        .map(|case| case.writable().is_ok())?;
+    Ok(CaseData {
+        case,
+        consents,
+        routing,
+        referrals,
+        conversations,
+        anonymous_filed,
+        writable,
     })
-    .await
 }
 
 fn case_page(
@@ -431,6 +454,12 @@ fn case_page(
             value: yes_no(case.minor),
         },
     ];
+    if let Some(date) = case.last_incident_date {
+        facts.push(Fact {
+            term: tr.field("last_incident_date"),
+            value: time::date(tr.lang, date),
+        });
+    }
     if let Some(gender) = case.gender {
         facts.push(Fact {
             term: tr.field("gender"),
@@ -571,13 +600,15 @@ fn case_page(
         referrals: data
             .referrals
             .iter()
-            .map(|r| referral_line(&tr, ctx, r, now, limits))
+            .map(|r| referral_line(&tr, ctx, &r.into(), now, limits, &session.actor.sub))
             .collect(),
         new_referral_href: format!("/cases/{id}/referrals/new"),
         conversations: data
             .conversations
             .iter()
             .map(|c| ConversationLine {
+                href: format!("/three-way-conversations/{}", c.id),
+                link_text: tr.with("three-way-title", &[("ref", &short_ref(c.id))]),
                 police: organisation_name(ctx, &c.police_organisation),
                 state: tr.label("three-way", &c.state),
             })

@@ -159,16 +159,16 @@ impl FormState {
         for error in errors {
             let field = error.field.clone();
             let label = tr.field(&field);
-            let message = if error.message == "is required" {
+            // The field's own message says what to give ("Kies wie contact opneemt."),
+            // missing or wrong alike; the generic ones only where a field has none.
+            let key = format!("error-{field}");
+            let specific = tr.t(&key);
+            let message = if specific != key {
+                specific
+            } else if error.message == "is required" {
                 tr.with("error-required", &[("label", &label)])
             } else {
-                let key = format!("error-{field}");
-                let specific = tr.t(&key);
-                if specific == key {
-                    tr.with("error-invalid", &[("label", &label)])
-                } else {
-                    specific
-                }
+                tr.with("error-invalid", &[("label", &label)])
             };
             if self.error(&field).is_none() {
                 self.errors.push(FieldProblem { field, message });

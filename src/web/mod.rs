@@ -14,6 +14,7 @@ pub mod page;
 pub mod parts;
 pub mod referrals;
 pub mod sign_in;
+pub mod three_way;
 pub mod time;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -32,6 +33,8 @@ pub const LANGUAGE_COOKIE: &str = "nrm_lang";
 /// Before sign-in there is no session to hold a CSRF token: the sign-in form's token is
 /// also in this cookie (double submit).
 pub const SIGN_IN_COOKIE: &str = "nrm_sign_in";
+/// State, nonce and PKCE verifier while the browser is at the OpenID provider.
+pub const OIDC_COOKIE: &str = "nrm_oidc";
 
 /// Registers the pages. The API's routes are registered before these.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,6 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(language)
         .service(sign_in::form)
         .service(sign_in::submit)
+        .service(sign_in::start_at_provider)
+        .service(sign_in::callback)
         .service(sign_in::sign_out)
         .service(cases::list)
         .service(cases::new_form)
@@ -56,6 +61,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(referrals::inbox)
         .service(referrals::show)
         .service(referrals::transition)
+        .service(referrals::assign_referral)
+        .service(three_way::show)
+        .service(three_way::transition)
         .service(referrals::capacity)
         .service(referrals::report_capacity);
 }

@@ -224,6 +224,8 @@ pub enum WebErrorKind {
     Forbidden,
     /// A form without this session's CSRF token: nothing was changed.
     Csrf,
+    /// Signing in at the OpenID provider did not complete (refused, expired, or forged).
+    SignInFailed,
     /// A request the pages never send (wrong content type, undecodable body).
     BadRequest,
     /// The database is busy or unreachable: try again.
@@ -259,7 +261,7 @@ impl ResponseError for WebError {
             WebErrorKind::SignInFirst { .. } => StatusCode::SEE_OTHER,
             WebErrorKind::NotFound => StatusCode::NOT_FOUND,
             WebErrorKind::Forbidden | WebErrorKind::Csrf => StatusCode::FORBIDDEN,
-            WebErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            WebErrorKind::BadRequest | WebErrorKind::SignInFailed => StatusCode::BAD_REQUEST,
             WebErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             WebErrorKind::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -274,6 +276,7 @@ impl ResponseError for WebError {
             WebErrorKind::Forbidden => "forbidden",
             WebErrorKind::Csrf => "csrf",
             WebErrorKind::BadRequest => "bad-request",
+            WebErrorKind::SignInFailed => "sign-in-failed",
             WebErrorKind::Unavailable => "unavailable",
             WebErrorKind::Internal(cause) => {
                 tracing::error!("a page failed: {cause}");
@@ -284,7 +287,7 @@ impl ResponseError for WebError {
         let page = ErrorPage {
             heading: chrome.tr.t(&format!("error-{key}-title")),
             text: chrome.tr.t(&format!("error-{key}-text")),
-            sign_in: matches!(self.kind, WebErrorKind::Csrf),
+            sign_in: matches!(self.kind, WebErrorKind::SignInFailed),
             chrome,
         };
         let mut response = html(self.status_code(), &page);

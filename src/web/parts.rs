@@ -46,7 +46,7 @@ pub struct Done {
 }
 
 /// Confirmations a redirect may ask for (`?done=`); anything else is ignored.
-pub const NOTICES: [&str; 9] = [
+pub const NOTICES: [&str; 11] = [
     "case-created",
     "grounds-recorded",
     "consent-recorded",
@@ -56,6 +56,8 @@ pub const NOTICES: [&str; 9] = [
     "capacity-reported",
     "three-way-offered",
     "anonymous-filed",
+    "assigned",
+    "three-way-step",
 ];
 
 pub fn notice_of(done: &Option<String>) -> Option<String> {

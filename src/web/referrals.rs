@@ -15,12 +15,10 @@ use super::parts::{Choice, Done, Fact, choices, form_idempotency, notice_of, org
 use super::time;
 use super::{session, web_error};
 use crate::api::context::Context;
-use crate::api::referrals::{parse_new_referral, parse_transition};
-use crate::app::Page;
-use crate::app::referrals::{ListFilter, ReferralView, TransitionCommand};
+use crate::api::referrals::{parse_assignee, parse_new_referral, parse_transition};
+use crate::app::referrals::{AssignCommand, Assigned, Colleague, QueueItem, ReferralView, TransitionCommand};
 use crate::app::sessions::Session;
 use crate::crypto::random_token;
-use crate::db::referrals::Direction;
 use crate::domain::deadline::{DeadlineLimits, StepClock, pending_steps};
 use crate::domain::ids::{CaseId, ReferralId};
 use crate::domain::referral::{Action, DeclineReason, Outcome, Urgency};
@@ -41,7 +39,7 @@ pub struct Deadline {
 }
 
 /// The badge from the domain's deadlines (`domain::deadline`), as of `now`.
-pub fn deadline(tr: &Tr, referral: &ReferralView, now: DateTime<Utc>, limits: &DeadlineLimits) -> Deadline {
+pub fn deadline(tr: &Tr, referral: &QueueItem, now: DateTime<Utc>, limits: &DeadlineLimits) -> Deadline {
     let clock = StepClock {
         state: referral.state,
         urgency: referral.urgency,
@@ -83,14 +81,17 @@ pub struct ReferralLine {
     pub deadline: Deadline,
     pub minor: bool,
     pub overdue: bool,
+    /// Who at the receiving organisation took it on (shown to that organisation only).
+    pub assignee: String,
 }
 
 pub fn referral_line(
     tr: &Tr,
     ctx: &Context,
-    r: &ReferralView,
+    r: &QueueItem,
     now: DateTime<Utc>,
     limits: &DeadlineLimits,
+    me: &str,
 ) -> ReferralLine {
     let deadline = deadline(tr, r, now, limits);
     ReferralLine {
@@ -108,7 +109,18 @@ pub fn referral_line(
         state: tr.label("state", &r.state),
         overdue: deadline.kind == "overdue",
         deadline,
-        minor: r.case.minor,
+        minor: r.minor,
+        assignee: assignee_name(tr, &r.assigned_to, &r.assigned_name, me),
+    }
+}
+
+/// How a page names who took a referral on: "you", a colleague's name, or nobody.
+fn assignee_name(tr: &Tr, assigned_to: &Option<String>, assigned_name: &Option<String>, me: &str) -> String {
+    match (assigned_to, assigned_name) {
+        (None, _) => tr.t("assigned-nobody"),
+        (Some(sub), _) if sub == me => tr.t("assigned-you"),
+        (Some(_), Some(name)) => name.clone(),
+        (Some(sub), None) => sub.clone(),
     }
 }
 
@@ -237,40 +249,67 @@ struct InboxPage {
     chrome: Chrome,
     lines: Vec<ReferralLine>,
     closed: Vec<ReferralLine>,
+    /// The filter links: (value of `assigned_to`, label, whether it is the one shown).
+    filters: Vec<(String, String, bool)>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct InboxQuery {
+    /// As the API's list: `me` or `nobody`.
+    assigned_to: Option<String>,
 }
 
 /// Incoming referrals that still need the organisation, overdue first, then by deadline;
-/// the recently closed ones below.
+/// "mine" and "not taken on yet" narrow it down.
 #[get("/inbox")]
-pub async fn inbox(req: HttpRequest, ctx: Context) -> Result<HttpResponse, WebError> {
+pub async fn inbox(req: HttpRequest, ctx: Context, query: web::Query<InboxQuery>) -> Result<HttpResponse, WebError> {
     let lang = language_of(&req);
     let tr = Tr::new(lang);
     let session = session(&req, &ctx).await?;
-    let page = Page::parse(Some(ctx.settings().cases.page_size_max), None, ctx.settings())
-        .map_err(|e| web_error(lang, e.into()))?;
-    let filter = ListFilter {
-        direction: Direction::Incoming,
-        state: None,
-        page,
+    let assigned = match query.assigned_to.as_deref() {
+        Some("me") => Some(Assigned::ToMe),
+        Some("nobody") => Some(Assigned::ToNobody),
+        _ => None,
     };
+    let limit = ctx.settings().cases.page_size_max;
     let found = ctx
-        .read(session.actor.clone(), move |c| crate::app::referrals::list(c, filter))
+        .report(session.actor.clone(), move |c| {
+            crate::app::referrals::queue(c, assigned, limit)
+        })
         .await
         .map_err(|e| web_error(lang, e))?;
     let now = ctx.now().0;
     let limits = &ctx.services.limits;
-    let (open, closed): (Vec<&ReferralView>, Vec<&ReferralView>) = found.items.iter().partition(|r| r.state.is_open());
-    let mut lines: Vec<ReferralLine> = open.iter().map(|r| referral_line(&tr, &ctx, r, now, limits)).collect();
+    let me = session.actor.sub.as_str();
+    let (open, closed): (Vec<&QueueItem>, Vec<&QueueItem>) = found.iter().partition(|r| r.state.is_open());
+    let mut lines: Vec<ReferralLine> = open
+        .iter()
+        .map(|r| referral_line(&tr, &ctx, r, now, limits, me))
+        .collect();
     lines.sort_by_key(|l| (!l.overdue, l.deadline.due_at.is_none(), l.deadline.due_at));
     let closed = closed
         .iter()
         .take(20)
-        .map(|r| referral_line(&tr, &ctx, r, now, limits))
+        .map(|r| referral_line(&tr, &ctx, r, now, limits, me))
         .collect();
+    let shown = query
+        .assigned_to
+        .as_deref()
+        .filter(|v| ["me", "nobody"].contains(v))
+        .unwrap_or("");
+    let filters = [
+        ("", "inbox-filter-all"),
+        ("me", "inbox-filter-mine"),
+        ("nobody", "inbox-filter-nobody"),
+    ]
+    .into_iter()
+    .map(|(value, key)| (value.to_string(), tr.t(key), value == shown))
+    .collect();
     let page = InboxPage {
         chrome: Chrome::signed_in(lang, "/inbox", tr.t("inbox-title"), &session, ctx.registry()),
         lines,
         closed,
+        filters,
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -316,6 +355,19 @@ struct ReferralPage {
     case_href: Option<String>,
     decline_reasons: Vec<Choice>,
     outcomes: Vec<Choice>,
+    assign: Option<AssignForm>,
+}
+
+/// Taking the referral on, or handing it to a colleague, for the receiver's intake staff.
+pub struct AssignForm {
+    pub url: String,
+    /// Who has it now, as the page names them.
+    pub current: String,
+    pub current_sub: String,
+    /// The person's own id, for "take it on myself" (hidden unless it is someone else's).
+    pub me: String,
+    pub mine: bool,
+    pub colleagues: Vec<Choice>,
 }
 
 fn timeline(tr: &Tr, ctx: &Context, r: &ReferralView) -> Vec<TimelineEntry> {
@@ -364,9 +416,17 @@ struct Refusal {
     stale: bool,
 }
 
-fn referral_page(tr: Tr, session: &Session, ctx: &Context, r: &ReferralView, refusal: Option<Refusal>) -> ReferralPage {
+fn referral_page(
+    tr: Tr,
+    session: &Session,
+    ctx: &Context,
+    r: &ReferralView,
+    refusal: Option<Refusal>,
+    colleagues: &[Colleague],
+) -> ReferralPage {
     let now = ctx.now().0;
-    let facts = vec![
+    let me = session.actor.sub.as_str();
+    let mut facts = vec![
         Fact {
             term: tr.t("fact-from"),
             value: organisation_name(ctx, &r.from_organisation),
@@ -411,6 +471,30 @@ fn referral_page(tr: Tr, session: &Session, ctx: &Context, r: &ReferralView, ref
             value: r.note.clone().unwrap_or_else(|| tr.t("not-recorded")),
         },
     ];
+    if r.to_organisation == session.actor.org {
+        facts.push(Fact {
+            term: tr.field("assigned_to"),
+            value: assignee_name(&tr, &r.assigned_to, &r.assigned_name, me),
+        });
+    }
+    let assign_form = r.assignable.then(|| AssignForm {
+        url: format!("/referrals/{}/assignee", r.id),
+        current: assignee_name(&tr, &r.assigned_to, &r.assigned_name, me),
+        current_sub: r.assigned_to.clone().unwrap_or_default(),
+        me: me.to_string(),
+        mine: r.assigned_to.as_deref() == Some(me),
+        colleagues: colleagues
+            .iter()
+            .map(|c| Choice {
+                value: c.sub.clone(),
+                label: if c.sub == me {
+                    tr.t("assigned-you")
+                } else {
+                    c.name.clone()
+                },
+            })
+            .collect(),
+    });
     let actions = r
         .allowed_actions
         .iter()
@@ -458,7 +542,7 @@ fn referral_page(tr: Tr, session: &Session, ctx: &Context, r: &ReferralView, ref
         ),
         facts,
         state: tr.label("state", &r.state),
-        deadline: deadline(&tr, r, now, &ctx.services.limits),
+        deadline: deadline(&tr, &QueueItem::from(r), now, &ctx.services.limits),
         timeline: timeline(&tr, ctx, r),
         actions,
         action_url: format!("/referrals/{}/transition", r.id),
@@ -471,7 +555,26 @@ fn referral_page(tr: Tr, session: &Session, ctx: &Context, r: &ReferralView, ref
         case_href: (r.from_organisation == session.actor.org).then(|| format!("/cases/{}", r.case_id)),
         decline_reasons: choices(&tr, "decline", &DeclineReason::ALL),
         outcomes: choices(&tr, "outcome", &Outcome::ALL),
+        assign: assign_form,
     }
+}
+
+/// The referral and, when the person may assign it, their intake colleagues: one read.
+async fn referral_and_colleagues(
+    ctx: &Context,
+    session: &Session,
+    id: ReferralId,
+) -> Result<(ReferralView, Vec<Colleague>), ApiError> {
+    ctx.read(session.actor.clone(), move |c| {
+        let view = crate::app::referrals::get(c, id)?;
+        let colleagues = if view.assignable {
+            crate::app::referrals::colleagues(c)?
+        } else {
+            Vec::new()
+        };
+        Ok((view, colleagues))
+    })
+    .await
 }
 
 #[get("/referrals/{id}")]
@@ -485,11 +588,10 @@ pub async fn show(
     let tr = Tr::new(lang);
     let session = session(&req, &ctx).await?;
     let id = ReferralId(parse_uuid(lang, &path)?);
-    let view = ctx
-        .read(session.actor.clone(), move |c| crate::app::referrals::get(c, id))
+    let (view, colleagues) = referral_and_colleagues(&ctx, &session, id)
         .await
         .map_err(|e| web_error(lang, e))?;
-    let mut page = referral_page(tr, &session, &ctx, &view, None);
+    let mut page = referral_page(tr, &session, &ctx, &view, None, &colleagues);
     if let Some(notice) = notice_of(&done.done) {
         page.chrome = page.chrome.with_notice(&notice);
     }
@@ -551,11 +653,73 @@ pub async fn transition(
         }
         other => return Err(web_error(lang, other)),
     };
-    let view = ctx
-        .read(session.actor.clone(), move |c| crate::app::referrals::get(c, id))
+    refused_page(tr, &session, &ctx, id, status, refusal).await
+}
+
+async fn refused_page(
+    tr: Tr,
+    session: &Session,
+    ctx: &Context,
+    id: ReferralId,
+    status: StatusCode,
+    refusal: Refusal,
+) -> Result<HttpResponse, WebError> {
+    let (view, colleagues) = referral_and_colleagues(ctx, session, id)
         .await
-        .map_err(|e| web_error(lang, e))?;
-    Ok(html(status, &referral_page(tr, &session, &ctx, &view, Some(refusal))))
+        .map_err(|e| web_error(tr.lang, e))?;
+    Ok(html(
+        status,
+        &referral_page(tr, session, ctx, &view, Some(refusal), &colleagues),
+    ))
+}
+
+/// Takes the referral on, hands it to a colleague, or back to the queue: `PUT .../assignee`
+/// of the API, with the version the page was rendered from.
+#[post("/referrals/{id}/assignee")]
+pub async fn assign_referral(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let id = ReferralId(parse_uuid(lang, &path)?);
+    let form = FormPost::read(&req, &body, &session, tr)?;
+    let seen = form.seen_version();
+    let result = match form.json("AssigneeInput", &[]).and_then(parse_assignee) {
+        Ok(assigned_to) => {
+            let command = AssignCommand { assigned_to, seen };
+            ctx.write(session.actor.clone(), move |c| {
+                crate::app::referrals::assign(c, id, command)
+            })
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let error = match result {
+        Ok(_) => return Ok(see_other(&format!("/referrals/{}?done=assigned", id.0))),
+        Err(error) => error,
+    };
+    let mut refusal = Refusal {
+        form: form.state(),
+        guards: Vec::new(),
+        stale: false,
+    };
+    let status = match error {
+        ApiError::Validation(errors) => {
+            refusal.form.add_api_errors(tr, &errors);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ApiError::PreconditionFailed | ApiError::PreconditionRequired(_) | ApiError::Conflict { .. } => {
+            refusal.stale = true;
+            refusal.form = FormState::default();
+            StatusCode::CONFLICT
+        }
+        other => return Err(web_error(lang, other)),
+    };
+    refused_page(tr, &session, &ctx, id, status, refusal).await
 }
 
 // ---------------------------------------------------------------------------

@@ -37,6 +37,24 @@ pub fn local(at: DateTime<Utc>) -> chrono::NaiveDateTime {
     (at + amsterdam_offset(at)).naive_utc()
 }
 
+/// A time read off the Amsterdam clock (an `<input type="datetime-local">`), in UTC. In the
+/// hour the clocks go back the earlier (summer) reading is taken; a time in the hour that
+/// does not exist in spring is read as winter time.
+pub fn from_local(local: chrono::NaiveDateTime) -> DateTime<Utc> {
+    let as_utc = Utc.from_utc_datetime(&local);
+    let summer = as_utc - Duration::hours(2);
+    if amsterdam_offset(summer) == Duration::hours(2) {
+        summer
+    } else {
+        as_utc - Duration::hours(1)
+    }
+}
+
+/// The value of an `<input type="datetime-local">` showing `at`.
+pub fn input_value(at: DateTime<Utc>) -> String {
+    local(at).format("%Y-%m-%dT%H:%M").to_string()
+}
+
 const MONTHS_NL: [&str; 12] = [
     "jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
 ];
@@ -86,6 +104,21 @@ mod tests {
         assert_eq!(amsterdam_offset(utc("2026-10-25T01:00:00Z")), Duration::hours(1));
         assert_eq!(amsterdam_offset(utc("2026-12-31T23:30:00Z")), Duration::hours(1));
         assert_eq!(last_sunday(2027, 3), NaiveDate::from_ymd_opt(2027, 3, 28).unwrap());
+    }
+
+    #[test]
+    fn a_time_typed_on_the_amsterdam_clock_is_read_back_in_utc() {
+        let typed = |t: &str| from_local(chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M").unwrap());
+        assert_eq!(typed("2026-12-03T14:00"), utc("2026-12-03T13:00:00Z"));
+        assert_eq!(typed("2026-07-01T09:30"), utc("2026-07-01T07:30:00Z"));
+        // 25 Oct 2026, 02:30 happens twice: the summer-time one is meant.
+        assert_eq!(typed("2026-10-25T02:30"), utc("2026-10-25T00:30:00Z"));
+        // 29 Mar 2026, 02:30 never happens: read as winter time.
+        assert_eq!(typed("2026-03-29T02:30"), utc("2026-03-29T01:30:00Z"));
+        for at in ["2026-12-03T13:00:00Z", "2026-07-01T07:30:00Z"] {
+            assert_eq!(input_value(utc(at)).len(), 16);
+            assert_eq!(typed(&input_value(utc(at))), utc(at));
+        }
     }
 
     #[test]

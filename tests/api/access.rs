@@ -436,6 +436,23 @@ fn probes(f: &Fixture) -> Vec<Probe> {
             },
         ),
         p(
+            "PUT",
+            "/api/v1/referrals/{id}/assignee",
+            format!("/api/v1/referrals/{submitted}/assignee"),
+            Some(json!({"assigned_to": null})),
+            Some("\"0\""),
+            // The receiver's intake staff divide its work; the sender may see, not assign.
+            |w| {
+                if w.is("csg") && w.has("intake") {
+                    Allowed
+                } else if w.is("fier") || w.is("csg") {
+                    Forbidden
+                } else {
+                    Hidden
+                }
+            },
+        ),
+        p(
             "GET",
             "/api/v1/three-way-conversations",
             "/api/v1/three-way-conversations".into(),

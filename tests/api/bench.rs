@@ -8,8 +8,7 @@ use std::process::Command;
 use crate::backend_test;
 use crate::helpers::{Backend, fresh_database, manifest_dir};
 
-async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backend) {
-    let (database_url, _guard) = fresh_database(backend);
+fn bench_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nrm"));
     command.current_dir(manifest_dir());
     for (key, _) in std::env::vars() {
@@ -17,7 +16,21 @@ async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backe
             command.env_remove(key);
         }
     }
-    let output = command
+    command
+}
+
+/// The row of `operation` in the printed tables, and its error count.
+fn errors_of<'a>(stdout: &'a str, operation: &str) -> &'a str {
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("| {operation} ")))
+        .unwrap_or_else(|| panic!("no row for {operation}:\n{stdout}"));
+    row.trim_end_matches('|').rsplit('|').next().unwrap().trim()
+}
+
+async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backend) {
+    let (database_url, _guard) = fresh_database(backend);
+    let output = bench_command()
         .env("RUST_LOG", "warn")
         .args([
             "bench",
@@ -50,12 +63,7 @@ async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backe
         "get_referral",
         "get_case",
     ] {
-        let row = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("| {operation} ")))
-            .unwrap_or_else(|| panic!("no row for {operation}:\n{stdout}"));
-        let errors = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
-        assert_eq!(errors, "0", "{row}");
+        assert_eq!(errors_of(&stdout, operation), "0", "{operation}:\n{stdout}");
     }
     assert!(!stdout.contains("first error"), "{stdout}");
     assert!(
@@ -70,3 +78,30 @@ async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backe
     }
 }
 backend_test!(bench_drives_every_operation_and_the_pgbench_scripts_run);
+
+/// The pages scenario signs people in through the sign-in form and loads every page it
+/// times without an error; the p99 line it prints is what docs/performance.md quotes.
+async fn bench_pages_signs_people_in_and_loads_every_page(backend: Backend) {
+    let (database_url, _guard) = fresh_database(backend);
+    let output = bench_command()
+        .env("RUST_LOG", "warn")
+        .args(["bench", "--scenario", "pages", "--duration", "1s", "--concurrency", "4"])
+        .args(["--database-url", &database_url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for page in ["page_inbox", "page_referral", "page_case", "page_cases"] {
+        assert_eq!(errors_of(&stdout, page), "0", "{page}:\n{stdout}");
+    }
+    assert!(!stdout.contains("first error"), "{stdout}");
+    assert!(
+        stdout.contains("Target p99 under 50 ms at 16 signed-in people: inbox "),
+        "{stdout}"
+    );
+}
+backend_test!(bench_pages_signs_people_in_and_loads_every_page);

@@ -5,8 +5,10 @@
 mod helpers;
 
 mod access;
+mod assignment;
 mod auth;
 mod bench;
+mod browser;
 mod cases;
 mod cli;
 mod demo;

@@ -904,7 +904,7 @@ async fn three_way_offer_and_anonymous_notification_from_the_case_page(app: Test
         .await;
     let page = fier.follow(offered).await;
     assert!(page.has("Het driehoeksgesprek is aangeboden."), "{}", page.body);
-    assert!(page.has("Politie, Aanpak Mensenhandel: Aangeboden"), "{}", page.body);
+    assert!(page.has(": Politie, Aanpak Mensenhandel, Aangeboden"), "{}", page.body);
     assert!(page.has("Anoniem melden bij het coördinatiepunt"));
     let filed = fier
         .post(
@@ -925,3 +925,273 @@ async fn three_way_offer_and_anonymous_notification_from_the_case_page(app: Test
     assert!(again.has("utrecht-alert--error"));
 }
 api_test!(three_way_offer_and_anonymous_notification_from_the_case_page);
+
+async fn a_three_way_conversation_is_scheduled_held_and_evaluated_in_pages(app: TestApp) {
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let case_path = file_case(&mut fier, "iris").await;
+    let page = fier.get(&case_path).await;
+    let csrf = Browser::csrf(&page);
+    let offered = fier
+        .post(
+            &format!("{case_path}/three-way-conversations"),
+            &[("csrf_token", &csrf), ("form_id", "3w-1")],
+        )
+        .await;
+    let case = fier.follow(offered).await;
+    let path = case.link("/three-way-conversations/");
+    let page = fier.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_private(&page);
+    assert!(page.has("<strong>Aangeboden</strong>"));
+    let step = |page: &Page, action: &'static str| {
+        vec![
+            ("csrf_token".to_string(), Browser::csrf(page)),
+            ("version".to_string(), page.hidden("version")),
+            ("action".to_string(), action.to_string()),
+        ]
+    };
+    let target = format!("{path}/transition");
+
+    // Scheduling needs consent to contact the police: said, nothing changed.
+    let mut fields = step(&page, "schedule");
+    fields.push(("police_officer".into(), "rechercheur-hans".into()));
+    fields.push(("scheduled_for".into(), "2026-12-03T14:00".into()));
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refused = fier.post(&target, &pairs).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.has("geen toestemming voor contact met de politie"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.has("<strong>Aangeboden</strong>"));
+
+    let case = fier.get(&case_path).await;
+    let consent = fier
+        .post(
+            &format!("{case_path}/consents"),
+            &[
+                ("csrf_token", &csrf),
+                ("form_id", &case.hidden("form_id")),
+                ("scope", "police_contact"),
+                ("organisation", "police"),
+                ("given_by", "victim"),
+                ("method", "chat"),
+                ("information_language", "nl"),
+            ],
+        )
+        .await;
+    assert_eq!(consent.status, 303, "{}", consent.body);
+    let scheduled = fier.post(&target, &pairs).await;
+    assert_eq!(
+        scheduled.location(),
+        format!("{path}?done=three-way-step"),
+        "{}",
+        scheduled.body
+    );
+    let page = fier.follow(scheduled).await;
+    assert!(page.has("<strong>Gepland</strong>"), "{}", page.body);
+    // Typed on the Amsterdam clock, shown on it again.
+    assert!(page.has("3 dec 2026 14:00"), "{}", page.body);
+    assert!(page.has("rechercheur-hans"));
+
+    // The form from before is stale now: nothing applied twice.
+    let stale = fier.post(&target, &pairs).await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(stale.has("Er is niets toegepast"));
+
+    let held: Vec<(String, String)> = step(&page, "hold");
+    let pairs: Vec<(&str, &str)> = held.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = fier.post(&target, &pairs).await;
+    let page = fier.follow(done).await;
+    assert!(page.has("<strong>Gehouden</strong>"), "{}", page.body);
+
+    // The evaluation asks for its fields, each tied to its input.
+    let bare = step(&page, "evaluate");
+    let pairs: Vec<(&str, &str)> = bare.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let problems = fier.post(&target, &pairs).await;
+    assert_eq!(problems.status, 422, "{}", problems.body);
+    for field in ["reporting_intention", "care_evaluation", "police_evaluation"] {
+        assert!(
+            problems.has(&format!("href=\"#field-{field}\"")),
+            "{field}: {}",
+            problems.body
+        );
+    }
+    let mut full = step(&page, "evaluate");
+    full.push(("reporting_intention".into(), "undecided".into()));
+    full.push(("care_evaluation".into(), "Rustig gesprek, ze denkt erover na.".into()));
+    full.push(("police_evaluation".into(), "Uitleg gegeven over aangifte.".into()));
+    let pairs: Vec<(&str, &str)> = full.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = fier.post(&target, &pairs).await;
+    let page = fier.follow(done).await;
+    assert!(page.has("<strong>Geëvalueerd</strong>"), "{}", page.body);
+    assert!(page.has("Weet het nog niet"));
+    assert!(page.has("Rustig gesprek, ze denkt erover na."));
+    assert!(!page.has("Volgende stap"), "no step after the evaluation");
+
+    // Another organisation does not learn the conversation exists.
+    let mut csg = Browser::new(&app);
+    csg.sign_in("csg:caseworker").await;
+    assert_eq!(csg.get(&path).await.status, 404);
+}
+api_test!(a_three_way_conversation_is_scheduled_held_and_evaluated_in_pages);
+
+async fn a_sign_in_at_the_provider_must_belong_to_this_browser(backend: crate::helpers::Backend) {
+    // Without a provider there is no way to one.
+    let Some(plain) = crate::helpers::on(backend, |_| {}).await else {
+        return;
+    };
+    let mut browser = Browser::new(&plain);
+    assert!(!browser.get("/sign-in").await.has("/sign-in/oidc"));
+    assert_eq!(browser.get("/sign-in/oidc").await.status, 404);
+    drop(plain);
+
+    // A provider that does not answer: a clear "try again", never a 500.
+    let Some(app) = crate::helpers::on(backend, |s| {
+        s.web.oidc.issuer = "http://127.0.0.1:9".into();
+        s.web.oidc.client_id = "nrm-web".into();
+        s.web.oidc.client_secret = "secret".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let mut browser = Browser::new(&app);
+    let sign_in = browser.get("/sign-in").await;
+    assert!(sign_in.has("href=\"/sign-in/oidc?return_to="), "{}", sign_in.body);
+    let down = browser.get("/sign-in/oidc?return_to=%2Fcases").await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(down.has("Even niet beschikbaar"), "{}", down.body);
+
+    // A callback this browser did not start, with a state other than the one it sent, or
+    // with the provider's refusal: no session, a page that says so.
+    let refused = |page: &Page| {
+        assert_eq!(page.status, 400, "{}", page.body);
+        assert!(page.has("Aanmelden is niet gelukt"), "{}", page.body);
+        assert!(page.has("href=\"/sign-in\""));
+    };
+    let mut stranger = Browser::new(&app);
+    refused(&stranger.get("/sign-in/callback?code=abc&state=def").await);
+    let pending = nrm::auth::oidc::Pending::new("/cases");
+    stranger.cookies.insert("nrm_oidc".into(), pending.to_cookie());
+    refused(
+        &stranger
+            .get("/sign-in/callback?code=abc&state=not-the-state-we-sent")
+            .await,
+    );
+    refused(
+        &stranger
+            .get(&format!(
+                "/sign-in/callback?error=access_denied&state={}",
+                pending.state
+            ))
+            .await,
+    );
+    refused(&stranger.get("/sign-in/callback").await);
+    assert!(!stranger.cookies.contains_key("nrm_session"));
+    assert_eq!(stranger.get("/cases").await.status, 303, "still not signed in");
+}
+crate::backend_test!(a_sign_in_at_the_provider_must_belong_to_this_browser);
+
+async fn intake_takes_a_referral_on_and_hands_it_to_a_colleague_in_pages(app: TestApp) {
+    let (_, submitted) = app.submitted_referral("csg", &["psychosocial_support"]).await;
+    let path = format!("/referrals/{}", submitted["id"].as_str().unwrap());
+    let mut colleague = Browser::new(&app);
+    colleague.sign_in("csg:intake:2").await;
+    let mut carla = Browser::new(&app);
+    carla.sign_in("csg:intake").await;
+
+    let page = carla.get(&path).await;
+    assert!(page.has("Wie pakt dit op"), "{}", page.body);
+    assert!(page.has("Opgepakt door: Niemand"));
+    let (csrf, version) = (Browser::csrf(&page), page.hidden("version"));
+    let taken = carla
+        .post(
+            &format!("{path}/assignee"),
+            &[
+                ("csrf_token", &csrf),
+                ("version", &version),
+                ("assigned_to", "persona:csg:intake"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.location(), format!("{path}?done=assigned"));
+    let page = carla.follow(taken).await;
+    assert!(page.has("De toewijzing is opgeslagen."));
+    assert!(page.has("Opgepakt door: U zelf"), "{}", page.body);
+    assert!(!page.has("Ik pak dit op"), "no button for what is already done");
+    let mine = carla.get("/inbox?assigned_to=me").await;
+    assert!(mine.has(&format!("href=\"{path}\"")), "{}", mine.body);
+    assert!(mine.has("aria-current=\"page\""));
+    assert!(
+        !colleague
+            .get("/inbox?assigned_to=me")
+            .await
+            .has(&format!("href=\"{path}\""))
+    );
+
+    // The form from before the change is stale: nothing is applied twice.
+    let stale = carla
+        .post(
+            &format!("{path}/assignee"),
+            &[("csrf_token", &csrf), ("version", &version), ("assigned_to", "")],
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(stale.has("Opgepakt door: U zelf"), "the current state is shown");
+
+    // Handed to the colleague by name, from the list of intake colleagues.
+    let page = carla.get(&path).await;
+    assert!(
+        page.has("<option value=\"persona:csg:intake:2\">Persona: Intake (tweede persoon)</option>"),
+        "{}",
+        page.body
+    );
+    let handed = carla
+        .post(
+            &format!("{path}/assignee"),
+            &[
+                ("csrf_token", &Browser::csrf(&page)),
+                ("version", &page.hidden("version")),
+                ("assigned_to", "persona:csg:intake:2"),
+            ],
+        )
+        .await;
+    assert_eq!(handed.status, 303, "{}", handed.body);
+    let theirs = colleague.get("/inbox?assigned_to=me").await;
+    assert!(theirs.has(&format!("href=\"{path}\"")), "{}", theirs.body);
+    assert!(theirs.has("U zelf"));
+    assert!(
+        !carla
+            .get("/inbox?assigned_to=me")
+            .await
+            .has(&format!("href=\"{path}\""))
+    );
+
+    // Without the CSRF token nothing changes.
+    let page = colleague.get(&path).await;
+    let forged = colleague
+        .post(
+            &format!("{path}/assignee"),
+            &[("version", &page.hidden("version")), ("assigned_to", "")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(
+        colleague
+            .get("/inbox?assigned_to=me")
+            .await
+            .has(&format!("href=\"{path}\""))
+    );
+
+    // The sender sees the referral, not who works on it, and no form to assign it.
+    let mut fier = Browser::new(&app);
+    fier.sign_in("fier:caseworker").await;
+    let sender = fier.get(&path).await;
+    assert_eq!(sender.status, 200);
+    assert!(!sender.has("Wie pakt dit op"));
+    assert!(!sender.has("tweede persoon"));
+}
+api_test!(intake_takes_a_referral_on_and_hands_it_to_a_colleague_in_pages);

@@ -1,0 +1,3 @@
+DROP TABLE staff_members;
+DROP INDEX referrals_by_assignee;
+ALTER TABLE referrals DROP COLUMN assigned_to;

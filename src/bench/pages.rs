@@ -1,0 +1,201 @@
+//! `nrm bench --scenario pages`: the web pages under signed-in people. Half the clients are
+//! CSG intake workers (inbox, referral page), half Fier caseworkers (case page, case list),
+//! each with a session of its own made through the sign-in form, as a browser would.
+//! The referrals they look at are made first through the API (not timed).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::{BenchPlan, Client, OpStats, Phase, Pick, RECEIVER, Tokens, header, percentile, service_for, tokens};
+use crate::config::Settings;
+
+/// A signed-in browser: its session cookie, and what it measured.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    ops: BTreeMap<&'static str, OpStats>,
+}
+
+/// The value of `name` in a response's `Set-Cookie` headers.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .find_map(|v| {
+            let pair = v.to_str().ok()?.split(';').next()?;
+            let (key, value) = pair.split_once('=')?;
+            (key == name && !value.is_empty()).then(|| value.to_string())
+        })
+}
+
+impl Browser {
+    /// Signs in as a development persona through the sign-in form (CSRF token and all).
+    async fn sign_in(http: reqwest::Client, base: &str, persona: &str) -> Result<Self, String> {
+        let form = http
+            .get(format!("{base}/sign-in"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let pre = set_cookie(&form, "nrm_sign_in").ok_or("the sign-in page set no cookie (not development?)")?;
+        let page = form.text().await.map_err(|e| e.to_string())?;
+        let marker = "name=\"csrf_token\" value=\"";
+        let token = page
+            .split_once(marker)
+            .and_then(|(_, rest)| rest.split('"').next())
+            .ok_or("no CSRF token on the sign-in page")?
+            .to_string();
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf_token", &token)
+            .append_pair("persona", persona)
+            .append_pair("return_to", "/")
+            .finish();
+        let signed_in = http
+            .post(format!("{base}/sign-in"))
+            .header(reqwest::header::COOKIE, format!("nrm_sign_in={pre}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let session = set_cookie(&signed_in, "nrm_session").ok_or(format!("signing in as {persona} failed"))?;
+        Ok(Self {
+            http,
+            base: base.to_string(),
+            cookie: format!("nrm_session={session}"),
+            ops: BTreeMap::new(),
+        })
+    }
+
+    /// One page, timed to its last byte; anything but a 200 HTML page is an error.
+    async fn page(&mut self, op: &'static str, path: &str) {
+        let started = Instant::now();
+        let result = async {
+            let response = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .header(reqwest::header::COOKIE, &self.cookie)
+                .header(reqwest::header::ACCEPT, "text/html")
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|e| e.to_string())?;
+            if status != reqwest::StatusCode::OK || !body.starts_with(b"<!DOCTYPE html>") {
+                return Err(format!("{path}: {status}"));
+            }
+            Ok(())
+        }
+        .await;
+        let stats = self.ops.entry(op).or_default();
+        match result {
+            Ok(()) => stats.latencies_us.push(started.elapsed().as_micros() as u64),
+            Err(error) => {
+                stats.errors += 1;
+                stats.first_error.get_or_insert(error);
+            }
+        }
+    }
+}
+
+/// Submitted referrals to CSG, a quarter of them taken further, for the pages to show.
+async fn referrals_to_show(
+    http: &reqwest::Client,
+    base: &str,
+    tokens: &Tokens,
+    count: u64,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut client = Client::new(http.clone(), base, tokens.clone());
+    let (mut referrals, mut cases) = (Vec::new(), Vec::new());
+    for n in 0..count {
+        let Some(submitted) = client.submitted_referral(1_000_000 + n).await else {
+            continue;
+        };
+        referrals.push(submitted["id"].as_str().unwrap_or_default().to_string());
+        cases.push(submitted["case_id"].as_str().unwrap_or_default().to_string());
+        if n % 4 == 0 {
+            client.receive(submitted).await;
+        }
+    }
+    match client.ops.values().find_map(|s| s.first_error.clone()) {
+        Some(error) if referrals.is_empty() => Err(format!("no referral could be made: {error}")),
+        _ => Ok((referrals, cases)),
+    }
+}
+
+pub(super) async fn pages(plan: &BenchPlan, settings: Settings) -> Result<(), String> {
+    let (service, settings) = service_for(plan, settings, "service").await?;
+    let tokens = tokens(&settings, RECEIVER)?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(plan.concurrency)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    header(plan, &service);
+    println!(
+        "\nMaking 60 referrals to show and signing in {} people (not timed)...",
+        plan.concurrency
+    );
+    let (referrals, cases) = referrals_to_show(&http, &service.base, &tokens, 60).await?;
+    let ids = Arc::new((referrals, cases));
+    let mut browsers = Vec::with_capacity(plan.concurrency);
+    for worker in 0..plan.concurrency {
+        let persona = if worker % 2 == 0 {
+            "csg:intake"
+        } else {
+            "fier:caseworker"
+        };
+        browsers.push(Browser::sign_in(http.clone(), &service.base, persona).await?);
+    }
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let measured = Arc::new(Mutex::new(Phase {
+        name: format!("Pages, {} signed-in people", plan.concurrency),
+        ..Phase::default()
+    }));
+    let handles: Vec<_> = browsers
+        .into_iter()
+        .enumerate()
+        .map(|(worker, mut browser)| {
+            let (ids, measured) = (ids.clone(), measured.clone());
+            tokio::spawn(async move {
+                let mut pick = Pick(worker as u64 + 7);
+                while Instant::now() < deadline {
+                    if worker % 2 == 0 {
+                        browser.page("page_inbox", "/inbox").await;
+                        let id = &ids.0[pick.below(ids.0.len())];
+                        browser.page("page_referral", &format!("/referrals/{id}")).await;
+                    } else {
+                        let id = &ids.1[pick.below(ids.1.len())];
+                        browser.page("page_case", &format!("/cases/{id}")).await;
+                        browser.page("page_cases", "/cases").await;
+                    }
+                }
+                if let Ok(mut phase) = measured.lock() {
+                    phase.merge(browser.ops);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.map_err(|e| e.to_string())?;
+    }
+    let mut phase = std::mem::take(&mut *measured.lock().map_err(|e| e.to_string())?);
+    phase.elapsed = started.elapsed();
+    phase.print();
+    let p99 = |op: &str| {
+        phase
+            .ops
+            .get(op)
+            .and_then(|s| percentile(&s.latencies_us, 99.0))
+            .map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0))
+    };
+    println!(
+        "\nTarget p99 under 50 ms at 16 signed-in people: inbox {}, case page {}",
+        p99("page_inbox"),
+        p99("page_case")
+    );
+    Ok(())
+}
