@@ -330,16 +330,20 @@ pub enum Assigned {
     ToNobody,
 }
 
+/// "Mine" is the caller's own `sub`.
+fn assigned_filter(actor: &Actor, assigned: Option<Assigned>) -> Option<AssignedFilter> {
+    match assigned? {
+        Assigned::ToMe => Some(AssignedFilter::To(actor.sub.clone())),
+        Assigned::ToNobody => Some(AssignedFilter::Nobody),
+    }
+}
+
 /// Referrals to (handed over) or from the caller's organisation, newest first.
 #[tracing::instrument(skip_all)]
 pub fn list(ctx: &mut Ctx, filter: ListFilter) -> AppResult<ReferralList> {
     access::list_referrals(ctx.actor.principal())?;
     let org = ctx.actor.org.clone();
-    let assigned = match filter.assigned {
-        Some(Assigned::ToMe) => Some(AssignedFilter::To(ctx.actor.sub.clone())),
-        Some(Assigned::ToNobody) => Some(AssignedFilter::Nobody),
-        None => None,
-    };
+    let assigned = assigned_filter(ctx.actor, filter.assigned);
     let rows = referral_rows::referral_page(
         ctx.conn,
         &org,
@@ -395,11 +399,7 @@ impl From<&ReferralView> for QueueItem {
 pub fn queue(ctx: &mut Ctx, assigned: Option<Assigned>, limit: i64) -> AppResult<Vec<QueueItem>> {
     access::list_referrals(ctx.actor.principal())?;
     let org = ctx.actor.org.clone();
-    let assigned = match assigned {
-        Some(Assigned::ToMe) => Some(AssignedFilter::To(ctx.actor.sub.clone())),
-        Some(Assigned::ToNobody) => Some(AssignedFilter::Nobody),
-        None => None,
-    };
+    let assigned = assigned_filter(ctx.actor, assigned);
     let rows = referral_rows::referral_page(
         ctx.conn,
         &org,

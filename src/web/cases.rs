@@ -504,7 +504,8 @@ fn case_page(
             given: tr.with(
                 "consent-given",
                 &[
-                    ("giver", &tr.label("giver", &c.given_by)),
+                    // Mid-sentence: "gegeven door het slachtoffer".
+                    ("giver", &tr.label("given-by", &c.given_by)),
                     ("method", &tr.label("method", &c.method)),
                     ("date", &time::date_time(tr.lang, c.recorded_at)),
                 ],

@@ -183,3 +183,43 @@ impl FormState {
         });
     }
 }
+
+/// Why a versioned step on a page (a referral's or a conversation's) was not applied: the
+/// form with its problems, the guards that did not hold (their codes), or the version the
+/// page showed being stale. The page is shown again with the current state.
+#[derive(Debug, Clone, Default)]
+pub struct Refusal {
+    pub form: FormState,
+    pub guards: Vec<String>,
+    pub stale: bool,
+}
+
+impl Refusal {
+    /// The refusal a use case's error stands for, and its status; an error that is not a
+    /// refusal of this form (not found, unavailable, ...) is given back.
+    pub fn of(tr: Tr, form: &FormPost, error: ApiError) -> Result<(actix_web::http::StatusCode, Self), ApiError> {
+        use actix_web::http::StatusCode;
+        let mut refusal = Refusal {
+            form: form.state(),
+            ..Refusal::default()
+        };
+        let status = match error {
+            ApiError::Validation(errors) => {
+                refusal.form.add_api_errors(tr, &errors);
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::GuardsFailed { guards, .. } => {
+                refusal.guards = guards;
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            // Someone else moved it on, or the step no longer fits: show what is now.
+            ApiError::PreconditionFailed | ApiError::PreconditionRequired(_) | ApiError::Conflict { .. } => {
+                refusal.form = FormState::default();
+                refusal.stale = true;
+                StatusCode::CONFLICT
+            }
+            other => return Err(other),
+        };
+        Ok((status, refusal))
+    }
+}

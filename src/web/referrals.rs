@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 
-use super::forms::{FormPost, FormState};
+use super::forms::{FormPost, FormState, Refusal};
 use super::i18n::{Lang, Tr};
 use super::page::{Chrome, WebError, WebErrorKind, html, language_of, see_other};
 use super::parts::{Choice, Done, Fact, choices, form_idempotency, notice_of, organisation_name, short_ref};
@@ -410,12 +410,6 @@ fn timeline(tr: &Tr, ctx: &Context, r: &ReferralView) -> Vec<TimelineEntry> {
         .collect()
 }
 
-struct Refusal {
-    form: FormState,
-    guards: Vec<String>,
-    stale: bool,
-}
-
 fn referral_page(
     tr: Tr,
     session: &Session,
@@ -514,11 +508,7 @@ fn referral_page(
             },
         })
         .collect();
-    let refusal = refusal.unwrap_or(Refusal {
-        form: FormState::default(),
-        guards: Vec::new(),
-        stale: false,
-    });
+    let refusal = refusal.unwrap_or_default();
     let may_override = refusal.guards.iter().any(|g| is_overridable(g));
     let outcome = r.outcome.map(|o| {
         let text = r
@@ -631,28 +621,7 @@ pub async fn transition(
         Ok(_) => return Ok(see_other(&format!("/referrals/{}?done=step-done", id.0))),
         Err(error) => error,
     };
-    let mut refusal = Refusal {
-        form: form.state(),
-        guards: Vec::new(),
-        stale: false,
-    };
-    let status = match error {
-        ApiError::Validation(errors) => {
-            refusal.form.add_api_errors(tr, &errors);
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        ApiError::GuardsFailed { guards, .. } => {
-            refusal.guards = guards;
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        ApiError::PreconditionFailed | ApiError::PreconditionRequired(_) | ApiError::Conflict { .. } => {
-            // Someone else moved it on, or the step no longer fits: show what is now.
-            refusal.stale = true;
-            refusal.form = FormState::default();
-            StatusCode::CONFLICT
-        }
-        other => return Err(web_error(lang, other)),
-    };
+    let (status, refusal) = Refusal::of(tr, &form, error).map_err(|e| web_error(lang, e))?;
     refused_page(tr, &session, &ctx, id, status, refusal).await
 }
 
@@ -702,23 +671,7 @@ pub async fn assign_referral(
         Ok(_) => return Ok(see_other(&format!("/referrals/{}?done=assigned", id.0))),
         Err(error) => error,
     };
-    let mut refusal = Refusal {
-        form: form.state(),
-        guards: Vec::new(),
-        stale: false,
-    };
-    let status = match error {
-        ApiError::Validation(errors) => {
-            refusal.form.add_api_errors(tr, &errors);
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        ApiError::PreconditionFailed | ApiError::PreconditionRequired(_) | ApiError::Conflict { .. } => {
-            refusal.stale = true;
-            refusal.form = FormState::default();
-            StatusCode::CONFLICT
-        }
-        other => return Err(web_error(lang, other)),
-    };
+    let (status, refusal) = Refusal::of(tr, &form, error).map_err(|e| web_error(lang, e))?;
     refused_page(tr, &session, &ctx, id, status, refusal).await
 }
 

@@ -183,23 +183,9 @@ pub async fn submit(req: HttpRequest, ctx: Context, body: Bytes) -> Result<HttpR
         display_name: tr.with("persona-name", &[("role", &persona.label(&tr))]),
         id_token_hint: None,
     };
-    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
-    let now = ctx.now();
-    let started = ctx
-        .db
-        .write(move |conn| sessions::start(conn, identity, previous.as_deref(), now))
-        .await
-        .map_err(|e: AppError| web_error(lang, ApiError::from(e)))?;
-    let mut response = see_other(&local_path(field("return_to")));
-    let session_cookie = cookie(&req, &ctx, SESSION_COOKIE, started.secret);
     let mut spent = cookie(&req, &ctx, SIGN_IN_COOKIE, String::new());
     spent.make_removal();
-    for c in [&session_cookie, &spent] {
-        response
-            .add_cookie(c)
-            .map_err(|e| WebError::new(lang, WebErrorKind::Internal(e.to_string())))?;
-    }
-    Ok(response)
+    begin_session(&req, &ctx, identity, &local_path(field("return_to")), spent).await
 }
 
 /// Starts signing in at the OpenID provider: remembers state, nonce and code verifier in
@@ -278,6 +264,22 @@ pub async fn callback(
         display_name,
         id_token_hint: Some(signed_in.id_token),
     };
+    let mut spent = cookie(&req, &ctx, OIDC_COOKIE, String::new());
+    spent.set_path("/sign-in");
+    spent.make_removal();
+    begin_session(&req, &ctx, identity, &local_path(Some(&pending.return_to)), spent).await
+}
+
+/// A new session for the person (ending the browser's previous one), then on to
+/// `return_to`; `spent` removes the cookie the sign-in used.
+async fn begin_session(
+    req: &HttpRequest,
+    ctx: &Context,
+    identity: Identity,
+    return_to: &str,
+    spent: actix_web::cookie::Cookie<'_>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(req);
     let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let now = ctx.now();
     let started = ctx
@@ -285,11 +287,8 @@ pub async fn callback(
         .write(move |conn| sessions::start(conn, identity, previous.as_deref(), now))
         .await
         .map_err(|e: AppError| web_error(lang, ApiError::from(e)))?;
-    let mut response = see_other(&local_path(Some(&pending.return_to)));
-    let session_cookie = cookie(&req, &ctx, SESSION_COOKIE, started.secret);
-    let mut spent = cookie(&req, &ctx, OIDC_COOKIE, String::new());
-    spent.set_path("/sign-in");
-    spent.make_removal();
+    let mut response = see_other(return_to);
+    let session_cookie = cookie(req, ctx, SESSION_COOKIE, started.secret);
     for c in [&session_cookie, &spent] {
         response
             .add_cookie(c)

@@ -7,7 +7,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
-use super::forms::{FormPost, FormState};
+use super::forms::{FormPost, FormState, Refusal};
 use super::i18n::Tr;
 use super::page::{Chrome, WebError, WebErrorKind, html, language_of, see_other};
 use super::parts::{Choice, Done, Fact, choices, notice_of, organisation_name, short_ref};
@@ -44,14 +44,6 @@ struct ConversationPage {
     stale: bool,
     case_href: String,
     intentions: Vec<Choice>,
-}
-
-/// What went wrong with the step asked for, if anything.
-#[derive(Default)]
-struct Refusal {
-    form: FormState,
-    guards: Vec<String>,
-    stale: bool,
 }
 
 fn conversation_page(tr: Tr, session: &Session, ctx: &Context, c: &ThreeWayView, refusal: Refusal) -> ConversationPage {
@@ -126,7 +118,7 @@ fn conversation_page(tr: Tr, session: &Session, ctx: &Context, c: &ThreeWayView,
         action_url: format!("/three-way-conversations/{}/transition", c.id),
         version: c.version,
         form: refusal.form,
-        guards: refusal.guards,
+        guards: refusal.guards.iter().map(|g| tr.label("guard", g)).collect(),
         stale: refusal.stale,
         case_href: format!("/cases/{}", c.case_id),
         intentions: choices(&tr, "intention", &ReportingIntention::ALL),
@@ -211,26 +203,7 @@ pub async fn transition(
         }
         Err(error) => error,
     };
-    let mut refusal = Refusal {
-        form: form.state(),
-        ..Refusal::default()
-    };
-    let status = match error {
-        ApiError::Validation(errors) => {
-            refusal.form.add_api_errors(tr, &errors);
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        ApiError::GuardsFailed { guards, .. } => {
-            refusal.guards = guards.iter().map(|g| tr.label("guard", g)).collect();
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        ApiError::PreconditionFailed | ApiError::PreconditionRequired(_) | ApiError::Conflict { .. } => {
-            refusal.form = FormState::default();
-            refusal.stale = true;
-            StatusCode::CONFLICT
-        }
-        other => return Err(web_error(lang, other)),
-    };
+    let (status, refusal) = Refusal::of(tr, &form, error).map_err(|e| web_error(lang, e))?;
     let view = ctx
         .read(session.actor.clone(), move |c| crate::app::three_way::get(c, id))
         .await

@@ -104,6 +104,8 @@ async fn whole_handover_in_the_browser(backend: Backend) {
     assert_eq!(app.address, app_base);
     let _provider = start_provider(provider_port, &app_base);
     let out = manifest_dir().join(format!("target/browser/{}", name(backend)));
+    // Only this run's screenshots, so the folder shows what was checked now.
+    let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("screenshot folder");
     let started = Instant::now();
     let run = tokio::task::spawn_blocking(move || {

@@ -715,6 +715,7 @@ fn every_text_on_the_pages_is_in_both_catalogues() {
         "bad-request",
         "unavailable",
         "internal",
+        "sign-in-failed",
     ] {
         keys.push(format!("error-{kind}-title"));
         keys.push(format!("error-{kind}-text"));
@@ -735,6 +736,10 @@ fn every_text_on_the_pages_is_in_both_catalogues() {
     labels("intention", names(&ReportingIntention::ALL.map(|v| v.as_str())));
     labels("scope", names(&ConsentScope::ALL.map(|v| v.as_str())));
     labels("giver", names(&ConsentGiver::ALL.map(|v| v.as_str())));
+    labels("given-by", names(&ConsentGiver::ALL.map(|v| v.as_str())));
+    use nrm::domain::three_way::{ThreeWayAction, ThreeWayGuard};
+    labels("three-way-do", names(&ThreeWayAction::ALL.map(|v| v.as_str())));
+    labels("guard", names(&ThreeWayGuard::ALL.map(|v| v.as_str())));
     labels("method", names(&ConsentMethod::ALL.map(|v| v.as_str())));
     labels("state", names(&ReferralState::ALL.map(|v| v.as_str())));
     labels("action", names(&Action::ALL.map(|v| v.as_str())));
