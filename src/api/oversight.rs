@@ -22,7 +22,7 @@ fn date_param(name: &str, value: Option<&str>) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| ApiError::field(name, "must be a date as YYYY-MM-DD"))
 }
 
-fn period(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), ApiError> {
+pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let from = date_param("from", from)?;
     let to = date_param("to", to)?;
     if to < from {
@@ -62,21 +62,10 @@ fn instant_param(name: &str, text: &str, end_of_day: bool) -> Result<Instant, Ap
     Ok(Instant::from_utc(day.and_time(NaiveTime::MIN).and_utc()))
 }
 
-/// The audit trail, newest first (coordinators of the national focal point).
-#[utoipa::path(
-    tag = "oversight",
-    params(AuditQuery),
-    responses(
-        (status = 200, body = AuditPage),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/audit")]
-pub async fn audit_list(actor: Actor, ctx: Context, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
-    access::oversee(actor.principal())?;
-    let q = query.into_inner();
-    let max = ctx.settings().cases.page_size_max;
-    let limit = q.limit.unwrap_or(ctx.settings().cases.page_size_default);
+/// The filter of an audit query, checked.
+pub fn parse_audit_query(q: AuditQuery, settings: &crate::config::Settings) -> Result<AuditFilter, ApiError> {
+    let max = settings.cases.page_size_max;
+    let limit = q.limit.unwrap_or(settings.cases.page_size_default);
     if !(1..=max).contains(&limit) {
         return Err(ApiError::field("limit", format!("must be between 1 and {max}")));
     }
@@ -91,7 +80,7 @@ pub async fn audit_list(actor: Actor, ctx: Context, query: web::Query<AuditQuery
         None => None,
         Some(text) => Some(parse_id(text, crate::db::Id).map_err(|_| ApiError::field("case_id", "must be a UUID"))?),
     };
-    let filter = AuditFilter {
+    Ok(AuditFilter {
         case_id,
         organisation: q.organisation,
         actor: q.actor,
@@ -100,7 +89,22 @@ pub async fn audit_list(actor: Actor, ctx: Context, query: web::Query<AuditQuery
         to: q.to.as_deref().map(|t| instant_param("to", t, true)).transpose()?,
         before_seq,
         limit,
-    };
+    })
+}
+
+/// The audit trail, newest first (coordinators of the national focal point).
+#[utoipa::path(
+    tag = "oversight",
+    params(AuditQuery),
+    responses(
+        (status = 200, body = AuditPage),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/audit")]
+pub async fn audit_list(actor: Actor, ctx: Context, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+    access::oversee(actor.principal())?;
+    let filter = parse_audit_query(query.into_inner(), ctx.settings())?;
     let page = ctx.read(actor, move |c| app::oversight::audit_trail(c, filter)).await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -153,6 +153,8 @@ pub struct OverdueReferral {
     pub step: Step,
     pub due_at: chrono::DateTime<chrono::Utc>,
     pub overdue_hours: f64,
+    /// When the national focal point was alerted, once the deadline watcher has run.
+    pub escalated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -250,7 +252,17 @@ pub fn flows(ctx: &mut Ctx, from: NaiveDate, to: NaiveDate) -> AppResult<Flows> 
                 step: step.step,
                 due_at: step.due_at,
                 overdue_hours: round1((now.0 - step.due_at).num_seconds() as f64 / 3600.0),
+                escalated_at: None,
             });
+        }
+    }
+    let ids: Vec<crate::db::Id> = candidates.iter().map(|r| r.id).collect();
+    for escalation in crate::db::outbox::escalations_of(ctx.conn, &ids)? {
+        for o in overdue
+            .iter_mut()
+            .filter(|o| o.referral_id == escalation.referral_id.0 && o.step.as_str() == escalation.step)
+        {
+            o.escalated_at = Some(escalation.escalated_at.0);
         }
     }
     overdue.sort_by_key(|o| o.due_at);

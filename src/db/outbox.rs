@@ -240,6 +240,20 @@ pub fn record_escalation(conn: &mut AnyConnection, row: &EscalationRow) -> Query
     }
 }
 
+/// The escalations of several referrals (an overdue list's), in bounded batches.
+pub fn escalations_of(conn: &mut AnyConnection, referral_ids: &[Id]) -> QueryResult<Vec<EscalationRow>> {
+    let mut out = Vec::new();
+    for batch in referral_ids.chunks(500) {
+        out.extend(
+            escalations::table
+                .filter(escalations::referral_id.eq_any(batch))
+                .select(EscalationRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 pub fn escalations_for(conn: &mut AnyConnection, referral_id: Id) -> QueryResult<Vec<EscalationRow>> {
     escalations::table
         .filter(escalations::referral_id.eq(referral_id))

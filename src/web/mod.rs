@@ -8,6 +8,7 @@
 
 pub mod assets;
 pub mod cases;
+pub mod console;
 pub mod forms;
 pub mod i18n;
 pub mod page;
@@ -62,6 +63,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(referrals::show)
         .service(referrals::transition)
         .service(referrals::assign_referral)
+        .service(console::today)
+        .service(console::audit)
         .service(three_way::show)
         .service(three_way::transition)
         .service(referrals::capacity)
@@ -158,6 +161,8 @@ pub async fn home(req: HttpRequest, ctx: Context) -> Result<HttpResponse, WebErr
         Ok(see_other("/inbox"))
     } else if actor.has(Role::Caseworker) {
         Ok(see_other("/cases"))
+    } else if crate::domain::access::oversee(actor.principal()).is_ok() {
+        Ok(see_other("/console"))
     } else {
         Err(WebError::new(language_of(&req), WebErrorKind::Forbidden))
     }

@@ -87,15 +87,22 @@ impl Chrome {
         {
             item("/capacity", "nav-capacity");
         }
+        if crate::domain::access::oversee(actor.principal()).is_ok() {
+            item("/console", "nav-console");
+            item("/console/audit", "nav-audit");
+        }
         if actor.has(Role::Caseworker) {
             item("/cases", "nav-cases");
             item("/cases/new", "nav-new-case");
             item("/intake-sheet", "nav-intake-sheet");
         }
-        // "New case" is under "/cases" too: only the most specific link is the current one.
-        if nav.iter().any(|n| n.href == "/cases/new" && n.current) {
-            for n in nav.iter_mut().filter(|n| n.href == "/cases") {
-                n.current = false;
+        // "New case" is under "/cases" too, the audit trail under "/console": only the most
+        // specific link is the current one.
+        for (inner, outer) in [("/cases/new", "/cases"), ("/console/audit", "/console")] {
+            if nav.iter().any(|n| n.href == inner && n.current) {
+                for n in nav.iter_mut().filter(|n| n.href == outer) {
+                    n.current = false;
+                }
             }
         }
         let organisation_name = registry

@@ -696,12 +696,28 @@ fn every_text_on_the_pages_is_in_both_catalogues() {
             }
         }
         // Form fields named in macro calls: label, hint and invalid message.
+        // A keyed field (`m::keyed_text(form, tr, "period-from", "from", ...)`) takes its
+        // label and hint from the key and its message from the name. A table is no field.
         for call in source.split("{% call m::").skip(1) {
             let args = call.split(')').next().unwrap_or("");
-            if let Some(name) = args.split('"').nth(1) {
-                for prefix in ["field", "hint", "error"] {
-                    keys.push(format!("{prefix}-{name}"));
+            let quoted: Vec<&str> = args.split('"').skip(1).step_by(2).collect();
+            match (
+                call.starts_with("keyed_"),
+                call.starts_with("table_section"),
+                quoted.as_slice(),
+            ) {
+                (_, true, _) => {}
+                (true, _, [key, name, ..]) => {
+                    keys.push(format!("field-{key}"));
+                    keys.push(format!("hint-{key}"));
+                    keys.push(format!("error-{name}"));
                 }
+                (false, _, [name, ..]) => {
+                    for prefix in ["field", "hint", "error"] {
+                        keys.push(format!("{prefix}-{name}"));
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -1200,3 +1216,83 @@ async fn intake_takes_a_referral_on_and_hands_it_to_a_colleague_in_pages(app: Te
     assert!(!sender.has("tweede persoon"));
 }
 api_test!(intake_takes_a_referral_on_and_hands_it_to_a_colleague_in_pages);
+
+async fn the_focal_point_sees_what_is_open_overdue_and_escalated(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::on(backend, |s| {
+        s.notifications.deadline_check_interval = "50ms".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let (case, submitted) = app.submitted_referral("csg", &["psychosocial_support"]).await;
+    let reference = nrm::web::parts::short_ref(submitted["id"].as_str().unwrap().parse().unwrap());
+    let mut coordinator = Browser::new(&app);
+    coordinator.sign_in("comensha:coordinator").await;
+    assert_eq!(coordinator.get("/").await.location(), "/console");
+    let page = coordinator.get("/console").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_private(&page);
+    assert!(page.has("Niets is over tijd."), "{}", page.body);
+    assert!(
+        page.has("<th class=\"utrecht-table__header-cell\" scope=\"row\">Centrum Seksueel Geweld</th><td class=\"utrecht-table__cell\">1</td>"),
+        "one submitted referral open at CSG:\n{}",
+        page.body
+    );
+
+    // Two days on, the acknowledgement is overdue; the deadline watcher escalates it. (The
+    // session has long timed out: sign in again.)
+    app.clock.advance(Duration::days(2));
+    coordinator.sign_in("comensha:coordinator").await;
+    let mut escalated = None;
+    for _ in 0..100 {
+        let page = coordinator.get("/console").await;
+        assert!(page.has(&reference), "the overdue referral is listed:\n{}", page.body);
+        if !page.has("Nog niet") {
+            escalated = Some(page);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let page = escalated.expect("the escalation shows within 10 s");
+    assert!(page.has("Ontvangst bevestigen"), "{}", page.body);
+
+    // A period that is not one: said beside the field, the rest of the page still there.
+    let wrong = coordinator.get("/console?from=gisteren&to=2026-01-01").await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.has("href=\"#field-from\""), "{}", wrong.body);
+
+    // The audit trail of the case, and the chain's verification on request.
+    let case_id = case["id"].as_str().unwrap();
+    let trail = coordinator.get(&format!("/console/audit?case_id={case_id}")).await;
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    assert_private(&trail);
+    for action in ["case.create", "referral.submit"] {
+        assert!(
+            trail.has(&format!("<code>{action}</code>")),
+            "{action}:\n{}",
+            trail.body
+        );
+    }
+    assert!(!trail.has("<code>session.start</code>"), "filtered by the case");
+    // The button keeps the filter and adds the verification.
+    let verify = trail.link("/console/audit?");
+    assert!(verify.ends_with("&verify=1"), "{verify}");
+    let verified = coordinator.get(&verify).await;
+    assert!(verified.has("De keten is intact"), "{}", verified.body);
+    assert!(verified.has("<code>referral.submit</code>"));
+    let bad = coordinator.get("/console/audit?case_id=not-an-id").await;
+    assert_eq!(bad.status, 422);
+
+    // Nobody but the focal point's coordinators opens these pages.
+    for persona in ["fier:caseworker", "csg:intake", "comensha:intake", "csg:admin"] {
+        let mut other = Browser::new(&app);
+        other.sign_in(persona).await;
+        let cases = other.get("/").await;
+        assert_ne!(cases.location(), "/console", "{persona}");
+        for path in ["/console", "/console/audit", "/console/audit?verify=1"] {
+            assert_eq!(other.get(path).await.status, 403, "{persona} {path}");
+        }
+    }
+}
+crate::backend_test!(the_focal_point_sees_what_is_open_overdue_and_escalated);

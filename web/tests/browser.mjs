@@ -397,6 +397,19 @@ async function everyPage({ open, t, lang }) {
   await see(page.getByRole('alert').getByText(t('guard-no_police_contact_consent')), 'why it cannot be scheduled');
   await check(page, lang, 'three-way-refused');
 
+  const coordinator = await open();
+  await signIn(coordinator, t, 'comensha', 'coordinator');
+  step("the focal point's console");
+  assert.equal(new URL(coordinator.url()).pathname, '/console', 'a coordinator starts at the console');
+  await see(coordinator.getByRole('heading', { name: t('console-title') }), 'the console');
+  await check(coordinator, lang, 'console');
+  step('the audit trail and its verification');
+  await submit(coordinator, coordinator.getByRole('link', { name: t('nav-audit'), exact: true }));
+  await see(coordinator.getByRole('heading', { name: t('audit-title') }), 'the audit trail');
+  await submit(coordinator, coordinator.getByRole('link', { name: t('audit-verify'), exact: true }));
+  await see(coordinator.locator('.utrecht-alert--ok'), 'the verified chain');
+  await check(coordinator, lang, 'audit');
+
   const intake = await open();
   await signIn(intake, t, 'fier', 'intake');
   step('capacity');

@@ -1,0 +1,397 @@
+//! The national focal point's console (coordinators): today's picture of the handovers
+//! (what is open, what is overdue and whether it was escalated, how fast receivers answer)
+//! and the audit trail with its verification. Both read the API's own oversight use cases.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use askama::Template;
+use chrono::Duration;
+
+use super::forms::FormState;
+use super::i18n::Tr;
+use super::page::{Chrome, WebError, html, language_of};
+use super::parts::{Choice, organisation_name, short_ref};
+use super::time;
+use super::{session, web_error};
+use crate::api::context::Context;
+use crate::api::oversight::{AuditQuery, parse_audit_query, period};
+use crate::app::oversight::{Durations, Flows};
+use crate::app::sessions::Session;
+use crate::domain::audit::Verification;
+use crate::domain::deadline::Step;
+use crate::domain::referral::ReferralState;
+use crate::error::ApiError;
+
+/// The period a console page shows when none is asked for: the last 30 days.
+const DEFAULT_DAYS: i64 = 30;
+
+#[derive(serde::Deserialize)]
+pub struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A table of the page: its header cells and rows of cells, all text.
+pub struct Table {
+    pub head: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+pub struct OverdueLine {
+    pub reference: String,
+    pub from: String,
+    pub to: String,
+    pub step: String,
+    pub due: String,
+    pub hours_over: String,
+    pub escalated: String,
+}
+
+#[derive(Template)]
+#[template(path = "console.html")]
+struct TodayPage {
+    chrome: Chrome,
+    form: FormState,
+    period: String,
+    open: Table,
+    overdue: Vec<OverdueLine>,
+    overdue_truncated: bool,
+    response_times: Table,
+    flows: Table,
+}
+
+/// The states a receiver still owes something in, in the order of the handover.
+const OPEN_STATES: [ReferralState; 4] = [
+    ReferralState::Submitted,
+    ReferralState::Acknowledged,
+    ReferralState::Accepted,
+    ReferralState::InCare,
+];
+
+/// A figure with one decimal, with the decimal mark of the page's language (`2,5` / `2.5`).
+fn decimal(tr: &Tr, value: f64) -> String {
+    let text = format!("{value:.1}");
+    match tr.lang {
+        super::i18n::Lang::Nl => text.replace('.', ","),
+        super::i18n::Lang::En => text,
+    }
+}
+
+fn hours(tr: &Tr, d: &Option<Durations>) -> String {
+    match d {
+        Some(Durations {
+            count,
+            median_hours: Some(median),
+            p90_hours: Some(p90),
+        }) => tr.with(
+            "console-hours",
+            &[
+                ("median", &decimal(tr, *median)),
+                ("p90", &decimal(tr, *p90)),
+                ("count", &count.to_string()),
+            ],
+        ),
+        _ => "–".to_string(),
+    }
+}
+
+fn today_page(tr: Tr, session: &Session, ctx: &Context, flows: &Flows, form: FormState) -> TodayPage {
+    let mut receivers: Vec<&str> = flows.open.iter().map(|o| o.organisation.as_str()).collect();
+    receivers.dedup();
+    let open = Table {
+        head: std::iter::once(tr.t("console-receiver"))
+            .chain(OPEN_STATES.iter().map(|s| tr.label("state", s)))
+            .chain(std::iter::once(tr.t("console-total")))
+            .collect(),
+        rows: receivers
+            .iter()
+            .map(|org| {
+                let count = |state: &ReferralState| {
+                    flows
+                        .open
+                        .iter()
+                        .filter(|o| o.organisation == *org && o.state == *state)
+                        .map(|o| o.count)
+                        .sum::<i64>()
+                };
+                let counts: Vec<i64> = OPEN_STATES.iter().map(count).collect();
+                std::iter::once(organisation_name(ctx, org))
+                    .chain(counts.iter().map(i64::to_string))
+                    .chain(std::iter::once(counts.iter().sum::<i64>().to_string()))
+                    .collect()
+            })
+            .collect(),
+    };
+    let overdue = flows
+        .overdue
+        .iter()
+        .map(|o| OverdueLine {
+            reference: short_ref(o.referral_id),
+            from: organisation_name(ctx, &o.from_organisation),
+            to: organisation_name(ctx, &o.to_organisation),
+            step: tr.label("console-step", &o.step),
+            due: time::date_time(tr.lang, o.due_at),
+            hours_over: decimal(&tr, o.overdue_hours),
+            escalated: o
+                .escalated_at
+                .map(|at| time::date_time(tr.lang, at))
+                .unwrap_or_else(|| tr.t("console-not-escalated")),
+        })
+        .collect();
+    let response_times = Table {
+        head: vec![
+            tr.t("console-receiver"),
+            tr.label("console-step", &Step::Acknowledge),
+            tr.label("console-step", &Step::Decide),
+            tr.label("console-step", &Step::StartCare),
+        ],
+        rows: flows
+            .response_times
+            .iter()
+            .map(|r| {
+                vec![
+                    organisation_name(ctx, &r.organisation),
+                    hours(&tr, &r.submit_to_acknowledge),
+                    hours(&tr, &r.submit_to_decision),
+                    hours(&tr, &r.accept_to_start_care),
+                ]
+            })
+            .collect(),
+    };
+    let flow_rows = flows
+        .flows
+        .iter()
+        .map(|f| {
+            vec![
+                organisation_name(ctx, &f.from_organisation),
+                organisation_name(ctx, &f.to_organisation),
+                tr.label("state", &f.state),
+                f.count.to_string(),
+            ]
+        })
+        .collect();
+    TodayPage {
+        chrome: Chrome::signed_in(tr.lang, "/console", tr.t("console-title"), session, ctx.registry()),
+        period: tr.with(
+            "console-period",
+            &[
+                ("from", &time::date(tr.lang, flows.period.from)),
+                ("to", &time::date(tr.lang, flows.period.to)),
+            ],
+        ),
+        open,
+        overdue,
+        overdue_truncated: flows.overdue_truncated,
+        response_times,
+        flows: Table {
+            head: vec![
+                tr.t("fact-from"),
+                tr.field("to_organisation"),
+                tr.t("col-status"),
+                tr.t("console-count"),
+            ],
+            rows: flow_rows,
+        },
+        form,
+    }
+}
+
+/// Today's picture for a period: open handovers per receiver and state, the overdue list
+/// (oldest first, with the step, the hours over and the escalation), response times.
+#[get("/console")]
+pub async fn today(req: HttpRequest, ctx: Context, query: web::Query<PeriodQuery>) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let today = time::local(ctx.now().0).date();
+    let blank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let from = blank(&query.from).unwrap_or_else(|| (today - Duration::days(DEFAULT_DAYS - 1)).to_string());
+    let to = blank(&query.to).unwrap_or_else(|| today.to_string());
+    let mut form = FormState::with_values(vec![("from".into(), from.clone()), ("to".into(), to.clone())]);
+    let (status, (from, to)) = match period(Some(&from), Some(&to)) {
+        Ok(days) => (StatusCode::OK, days),
+        Err(ApiError::Validation(errors)) => {
+            form.add_api_errors(tr, &errors);
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                (today - Duration::days(DEFAULT_DAYS - 1), today),
+            )
+        }
+        Err(other) => return Err(web_error(lang, other)),
+    };
+    let flows = ctx
+        .report(session.actor.clone(), move |c| {
+            crate::app::oversight::flows(c, from, to)
+        })
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    Ok(html(status, &today_page(tr, &session, &ctx, &flows, form)))
+}
+
+pub struct AuditLine {
+    pub seq: i64,
+    pub when: String,
+    pub when_machine: String,
+    pub who: String,
+    pub action: String,
+    pub resource: String,
+    pub case: String,
+    /// This page filtered by the entry's case.
+    pub case_href: Option<String>,
+    pub outcome: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditTrailPage {
+    chrome: Chrome,
+    form: FormState,
+    organisations: Vec<Choice>,
+    lines: Vec<AuditLine>,
+    next_page: Option<String>,
+    verification: Option<Verification>,
+    verify_href: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct AuditPageQuery {
+    case_id: Option<String>,
+    organisation: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+    /// Also verify the whole chain (it reads every entry, so only when asked).
+    verify: Option<String>,
+}
+
+/// The audit trail, filtered by case, organisation, action and period, newest first, 50 a
+/// page; on request, the chain's verification with the first broken entry.
+#[get("/console/audit")]
+pub async fn audit(
+    req: HttpRequest,
+    ctx: Context,
+    query: web::Query<AuditPageQuery>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let q = query.into_inner();
+    let blank = |v: Option<String>| v.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let filters: Vec<(String, String)> = [
+        ("case_id", &q.case_id),
+        ("organisation", &q.organisation),
+        ("action", &q.action),
+        ("from", &q.from),
+        ("to", &q.to),
+    ]
+    .iter()
+    .filter_map(|(k, v)| blank((*v).clone()).map(|v| (k.to_string(), v)))
+    .collect();
+    let value = |name: &str| filters.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let api_query = AuditQuery {
+        case_id: value("case_id"),
+        organisation: value("organisation"),
+        actor: None,
+        action: value("action"),
+        from: value("from"),
+        to: value("to"),
+        limit: Some(50),
+        cursor: blank(q.cursor),
+    };
+    let mut form = FormState::with_values(filters.clone());
+    let (status, page) = match parse_audit_query(api_query, ctx.settings()) {
+        Ok(filter) => (
+            StatusCode::OK,
+            Some(
+                ctx.read(session.actor.clone(), move |c| {
+                    crate::app::oversight::audit_trail(c, filter)
+                })
+                .await
+                .map_err(|e| web_error(lang, e))?,
+            ),
+        ),
+        Err(ApiError::Validation(errors)) => {
+            form.add_api_errors(tr, &errors);
+            (StatusCode::UNPROCESSABLE_ENTITY, None)
+        }
+        Err(other) => return Err(web_error(lang, other)),
+    };
+    let verification = if q.verify.is_some() {
+        Some(
+            ctx.read(session.actor.clone(), crate::app::oversight::verify_audit)
+                .await
+                .map_err(|e| web_error(lang, e))?,
+        )
+    } else {
+        None
+    };
+    let link = |extra: &[(&str, &str)]| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &filters {
+            query.append_pair(k, v);
+        }
+        for (k, v) in extra {
+            query.append_pair(k, v);
+        }
+        format!("/console/audit?{}", query.finish())
+    };
+    let (lines, next_page) = match page {
+        Some(page) => (
+            page.items
+                .iter()
+                .map(|e| AuditLine {
+                    seq: e.seq,
+                    when: time::date_time(lang, e.at),
+                    when_machine: time::machine(e.at),
+                    who: format!("{} · {}", organisation_name(&ctx, &e.actor_org), e.actor_sub),
+                    action: e.action.clone(),
+                    resource: e.resource_type.clone(),
+                    case: e.case_id.map(short_ref).unwrap_or_default(),
+                    case_href: e.case_id.map(|id| format!("/console/audit?case_id={id}")),
+                    outcome: e.outcome.clone(),
+                })
+                .collect(),
+            page.next_cursor.map(|cursor| link(&[("cursor", &cursor)])),
+        ),
+        None => (Vec::new(), None),
+    };
+    let mut organisations: Vec<Choice> = ctx
+        .registry()
+        .organisations
+        .values()
+        .map(|o| Choice {
+            value: o.slug.clone(),
+            label: o.name.clone(),
+        })
+        .collect();
+    organisations.sort_by(|a, b| a.label.cmp(&b.label));
+    let page = AuditTrailPage {
+        chrome: Chrome::signed_in(lang, "/console/audit", tr.t("audit-title"), &session, ctx.registry()),
+        form,
+        organisations,
+        lines,
+        next_page,
+        verification,
+        verify_href: link(&[("verify", "1")]),
+    };
+    Ok(html(status, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_take_the_decimal_mark_of_the_language() {
+        assert_eq!(decimal(&Tr::new(super::super::i18n::Lang::Nl), 2.46), "2,5");
+        assert_eq!(decimal(&Tr::new(super::super::i18n::Lang::En), 2.46), "2.5");
+    }
+}
