@@ -142,6 +142,16 @@ pub fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 
+/// A count as it may be published: withheld (`None`) from 1 to `min_cell - 1`, where a
+/// person could be recognised; zero and larger counts stand.
+pub fn published(value: u64, min_cell: u64) -> Cell {
+    if value > 0 && value < min_cell {
+        None
+    } else {
+        Some(value)
+    }
+}
+
 /// Withholds counts from 1 to `min_cell - 1` and remembers where.
 struct Suppressor {
     min_cell: u64,
@@ -150,12 +160,11 @@ struct Suppressor {
 
 impl Suppressor {
     fn cell(&mut self, path: &str, value: u64) -> Cell {
-        if value > 0 && value < self.min_cell {
+        let cell = published(value, self.min_cell);
+        if cell.is_none() {
             self.suppressed.push(path.to_string());
-            None
-        } else {
-            Some(value)
         }
+        cell
     }
 
     fn map(&mut self, path: &str, values: &BTreeMap<String, u64>) -> BTreeMap<String, Cell> {
@@ -338,6 +347,16 @@ pub fn to_csv(report: &Report) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_counts_are_withheld_zero_and_larger_ones_stand() {
+        assert_eq!(published(0, 5), Some(0));
+        for n in 1..5 {
+            assert_eq!(published(n, 5), None, "{n}");
+        }
+        assert_eq!(published(5, 5), Some(5));
+        assert_eq!(published(3, 0), Some(3), "min_cell 0 withholds nothing");
+    }
 
     fn date(text: &str) -> NaiveDate {
         text.parse().unwrap()

@@ -47,6 +47,157 @@ pub struct OverdueLine {
     pub escalated: String,
 }
 
+/// One segment of a bar: the referrals of one sender and receiver in one state.
+pub struct Segment {
+    pub x: u32,
+    pub width: u32,
+    pub fill: &'static str,
+    pub title: String,
+}
+
+/// One sender → receiver pair as a bar of stacked states.
+pub struct FlowBar {
+    pub y: u32,
+    pub label: String,
+    pub segments: Vec<Segment>,
+    pub total: String,
+    /// Where the total is written: after the bar.
+    pub total_x: u32,
+}
+
+pub struct LegendItem {
+    pub x: u32,
+    pub y: u32,
+    pub fill: &'static str,
+    pub label: String,
+}
+
+/// The flow diagram, drawn on the server as SVG: no script, no chart library, and the same
+/// numbers in the table beside it.
+pub struct FlowDiagram {
+    pub height: u32,
+    pub bars: Vec<FlowBar>,
+    pub legend: Vec<LegendItem>,
+    pub suppressed: bool,
+}
+
+/// The states of the diagram in the order of the handover, each with a colour that has at
+/// least 3:1 contrast with the white page (WCAG 1.4.11); the legend and the table say the
+/// same without colour.
+const FLOW_STATES: [(ReferralState, &str); 7] = [
+    (ReferralState::Submitted, "#5a6b7b"),
+    (ReferralState::Acknowledged, "#1d6a8a"),
+    (ReferralState::Accepted, "#2e7d32"),
+    (ReferralState::InCare, "#1b5e20"),
+    (ReferralState::Completed, "#4a3f8c"),
+    (ReferralState::Declined, "#b3261e"),
+    (ReferralState::Withdrawn, "#7a5200"),
+];
+/// One pair's shown cells: state, colour, count.
+type PairCells<'a> = ((&'a str, &'a str), Vec<(ReferralState, &'static str, u64)>);
+
+const LABEL_WIDTH: u32 = 300;
+const BAR_WIDTH: u32 = 380;
+const ROW_HEIGHT: u32 = 34;
+
+fn flow_diagram(tr: &Tr, ctx: &Context, flows: &Flows) -> FlowDiagram {
+    let min_cell = u64::from(ctx.settings().stats.min_cell);
+    let mut pairs: Vec<(&str, &str)> = flows
+        .flows
+        .iter()
+        .filter(|f| f.state != ReferralState::Draft)
+        .map(|f| (f.from_organisation.as_str(), f.to_organisation.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let count = |pair: (&str, &str), state: ReferralState| -> u64 {
+        flows
+            .flows
+            .iter()
+            .filter(|f| (f.from_organisation.as_str(), f.to_organisation.as_str()) == pair && f.state == state)
+            .map(|f| u64::try_from(f.count).unwrap_or(0))
+            .sum()
+    };
+    let mut suppressed = false;
+    let shown: Vec<PairCells> = pairs
+        .iter()
+        .map(|pair| {
+            let cells = FLOW_STATES
+                .iter()
+                .filter_map(|(state, fill)| {
+                    let n = count(*pair, *state);
+                    match crate::domain::stats::published(n, min_cell) {
+                        Some(0) => None,
+                        Some(n) => Some((*state, *fill, n)),
+                        None => {
+                            suppressed = true;
+                            None
+                        }
+                    }
+                })
+                .collect();
+            (*pair, cells)
+        })
+        .filter(|(_, cells): &(_, Vec<_>)| !cells.is_empty())
+        .collect();
+    let largest = shown
+        .iter()
+        .map(|(_, cells)| cells.iter().map(|c| c.2).sum::<u64>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let bars: Vec<FlowBar> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, (pair, cells))| {
+            let mut x = LABEL_WIDTH;
+            let segments = cells
+                .iter()
+                .map(|(state, fill, n)| {
+                    let width = ((*n * u64::from(BAR_WIDTH)) / largest).max(2) as u32;
+                    let segment = Segment {
+                        x,
+                        width,
+                        fill,
+                        title: format!("{}: {n}", tr.label("state", state)),
+                    };
+                    x += width;
+                    segment
+                })
+                .collect();
+            FlowBar {
+                y: i as u32 * ROW_HEIGHT,
+                label: format!("{} → {}", short_name(ctx, pair.0), short_name(ctx, pair.1)),
+                segments,
+                total: cells.iter().map(|c| c.2).sum::<u64>().to_string(),
+                total_x: x + 6,
+            }
+        })
+        .collect();
+    let legend_y = bars.len() as u32 * ROW_HEIGHT + 12;
+    FlowDiagram {
+        height: legend_y + 2 * ROW_HEIGHT,
+        legend: FLOW_STATES
+            .iter()
+            .enumerate()
+            .map(|(i, (state, fill))| LegendItem {
+                x: (i as u32 % 4) * 180,
+                y: legend_y + (i as u32 / 4) * 24,
+                fill,
+                label: tr.label("state", state),
+            })
+            .collect(),
+        bars,
+        suppressed,
+    }
+}
+
+/// An organisation's name without its explanation in brackets, for a diagram's label.
+fn short_name(ctx: &Context, slug: &str) -> String {
+    let name = organisation_name(ctx, slug);
+    name.split(" (").next().unwrap_or(&name).to_string()
+}
+
 #[derive(Template)]
 #[template(path = "console.html")]
 struct TodayPage {
@@ -58,6 +209,7 @@ struct TodayPage {
     overdue_truncated: bool,
     response_times: Table,
     flows: Table,
+    diagram: FlowDiagram,
 }
 
 /// The states a receiver still owes something in, in the order of the handover.
@@ -158,15 +310,21 @@ fn today_page(tr: Tr, session: &Session, ctx: &Context, flows: &Flows, form: For
             })
             .collect(),
     };
+    // The table beside the diagram withholds the same small cells.
+    let min_cell = u64::from(ctx.settings().stats.min_cell);
     let flow_rows = flows
         .flows
         .iter()
+        .filter(|f| f.state != ReferralState::Draft)
         .map(|f| {
+            let n = u64::try_from(f.count).unwrap_or(0);
             vec![
                 organisation_name(ctx, &f.from_organisation),
                 organisation_name(ctx, &f.to_organisation),
                 tr.label("state", &f.state),
-                f.count.to_string(),
+                crate::domain::stats::published(n, min_cell)
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| tr.t1("console-suppressed", "min", &min_cell)),
             ]
         })
         .collect();
@@ -192,6 +350,7 @@ fn today_page(tr: Tr, session: &Session, ctx: &Context, flows: &Flows, form: For
             ],
             rows: flow_rows,
         },
+        diagram: flow_diagram(&tr, ctx, flows),
         form,
     }
 }
@@ -388,6 +547,28 @@ pub async fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// WCAG 2.x relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+    }
+
+    #[test]
+    fn every_colour_of_the_diagram_stands_out_from_the_page() {
+        // WCAG 1.4.11: graphical objects need 3:1 against what is next to them (white).
+        for (state, fill) in FLOW_STATES {
+            let ratio = 1.05 / (luminance(fill) + 0.05);
+            assert!(ratio >= 3.0, "{state:?} {fill}: {ratio:.2}");
+        }
+    }
 
     #[test]
     fn figures_take_the_decimal_mark_of_the_language() {

@@ -1239,6 +1239,9 @@ async fn the_focal_point_sees_what_is_open_overdue_and_escalated(backend: crate:
         "one submitted referral open at CSG:\n{}",
         page.body
     );
+    // The diagram draws it, and says what each part is without colour.
+    assert!(page.has("<svg class=\"nrm-diagram\""), "{}", page.body);
+    assert!(page.has("<title>Ingediend: 1</title>"), "{}", page.body);
 
     // Two days on, the acknowledgement is overdue; the deadline watcher escalates it. (The
     // session has long timed out: sign in again.)
