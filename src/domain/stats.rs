@@ -261,6 +261,16 @@ fn csv_cell<T: ToString>(value: Option<T>) -> String {
 
 /// The published CSV: `section,key,value`, withheld cells empty (null).
 pub fn to_csv(report: &Report) -> String {
+    let mut out = String::from("section,key,value\n");
+    for (section, key, value) in rows(report) {
+        out.push_str(&format!("{section},{key},{value}\n"));
+    }
+    out
+}
+
+/// The report as the published rows `(section, key, value)`, in the CSV's order: what the
+/// CSV holds and the console's tables show, withheld cells empty.
+pub fn rows(report: &Report) -> Vec<(String, String, String)> {
     let mut rows: Vec<(String, String, String)> = vec![
         ("period".into(), "from".into(), report.period.from.to_string()),
         ("period".into(), "to".into(), report.period.to.to_string()),
@@ -336,11 +346,7 @@ pub fn to_csv(report: &Report) -> String {
         "total",
         csv_cell(report.anonymous_notifications),
     );
-    let mut out = String::from("section,key,value\n");
-    for (section, key, value) in rows {
-        out.push_str(&format!("{section},{key},{value}\n"));
-    }
-    out
+    rows
 }
 
 #[cfg(test)]

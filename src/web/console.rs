@@ -358,32 +358,17 @@ fn today_page(tr: Tr, session: &Session, ctx: &Context, flows: &Flows, form: For
 /// Today's picture for a period: open handovers per receiver and state, the overdue list
 /// (oldest first, with the step, the hours over and the escalation), response times.
 #[get("/console")]
-pub async fn today(req: HttpRequest, ctx: Context, query: web::Query<PeriodQuery>) -> Result<HttpResponse, WebError> {
+pub async fn overview(
+    req: HttpRequest,
+    ctx: Context,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, WebError> {
     let lang = language_of(&req);
     let tr = Tr::new(lang);
     let session = session(&req, &ctx).await?;
     crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
     let today = time::local(ctx.now().0).date();
-    let blank = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let from = blank(&query.from).unwrap_or_else(|| (today - Duration::days(DEFAULT_DAYS - 1)).to_string());
-    let to = blank(&query.to).unwrap_or_else(|| today.to_string());
-    let mut form = FormState::with_values(vec![("from".into(), from.clone()), ("to".into(), to.clone())]);
-    let (status, (from, to)) = match period(Some(&from), Some(&to)) {
-        Ok(days) => (StatusCode::OK, days),
-        Err(ApiError::Validation(errors)) => {
-            form.add_api_errors(tr, &errors);
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                (today - Duration::days(DEFAULT_DAYS - 1), today),
-            )
-        }
-        Err(other) => return Err(web_error(lang, other)),
-    };
+    let (status, form, from, to) = chosen_period(tr, &query, today - Duration::days(DEFAULT_DAYS - 1), today)?;
     let flows = ctx
         .report(session.actor.clone(), move |c| {
             crate::app::oversight::flows(c, from, to)
@@ -542,6 +527,261 @@ pub async fn audit(
         verify_href: link(&[("verify", "1")]),
     };
     Ok(html(status, &page))
+}
+
+// ---------------------------------------------------------------------------
+// The statistics report
+// ---------------------------------------------------------------------------
+
+/// One published row: its label and its value as the page shows it.
+pub struct StatRow {
+    pub label: String,
+    pub value: String,
+}
+
+/// A bar of a chart: one count of a section.
+pub struct ChartBar {
+    pub y: u32,
+    pub label: String,
+    pub width: u32,
+    pub value: String,
+}
+
+/// One section of the report: its table, and for counts a bar chart beside it.
+pub struct StatSection {
+    pub id: String,
+    pub title: String,
+    pub rows: Vec<StatRow>,
+    pub chart: Vec<ChartBar>,
+    pub chart_height: u32,
+}
+
+#[derive(Template)]
+#[template(path = "statistics.html")]
+struct StatisticsPage {
+    chrome: Chrome,
+    form: FormState,
+    period: String,
+    sections: Vec<StatSection>,
+    csv_href: String,
+    eu_href: String,
+    last_year: i32,
+    suppressed: bool,
+    min_cell: u32,
+}
+
+/// Sections drawn as bars: counts of one kind each (totals, shares and means are not).
+const CHARTED: [&str; 6] = [
+    "persons",
+    "exploitation",
+    "age",
+    "referrals.by_destination",
+    "referrals.by_outcome",
+    "three_way_conversations",
+];
+
+fn stat_label(tr: &Tr, ctx: &Context, section: &str, key: &str) -> String {
+    match section {
+        "registering_organisation" | "referrals.by_destination" => organisation_name(ctx, key),
+        "referrals.by_state" => tr.label("state", &key),
+        "referrals.by_outcome" => tr.label("outcome", &key),
+        _ => tr.t(&format!("stats-{section}-{key}")),
+    }
+}
+
+fn statistics_sections(tr: &Tr, ctx: &Context, rows: &[(String, String, String)], min_cell: u32) -> Vec<StatSection> {
+    let mut sections: Vec<StatSection> = Vec::new();
+    for (section, key, value) in rows.iter().filter(|(section, _, _)| section != "period") {
+        // Ids and catalogue keys take no dots: `referrals.by_state` is `referrals-by_state`.
+        let id = section.replace('.', "-");
+        if sections.last().is_none_or(|s| s.id != id) {
+            sections.push(StatSection {
+                title: tr.t(&format!("stats-section-{id}")),
+                id,
+                rows: Vec::new(),
+                chart: Vec::new(),
+                chart_height: 0,
+            });
+        }
+        let shown = if value.is_empty() {
+            tr.t1("console-suppressed", "min", &min_cell)
+        } else if value.contains('.') {
+            value
+                .parse::<f64>()
+                .map(|v| decimal(tr, v))
+                .unwrap_or_else(|_| value.clone())
+        } else {
+            value.clone()
+        };
+        let current = sections.last_mut();
+        if let Some(current) = current {
+            current.rows.push(StatRow {
+                label: stat_label(tr, ctx, section, key),
+                value: shown,
+            });
+            let counted = CHARTED.contains(&section.as_str())
+                && !["total", "known", "minor_share_pct", "adult_share_pct", "mean"].contains(&key.as_str());
+            if counted && let Ok(n) = value.parse::<u64>() {
+                current.chart.push(ChartBar {
+                    y: current.chart.len() as u32 * ROW_HEIGHT,
+                    label: stat_label(tr, ctx, section, key),
+                    width: u32::try_from(n).unwrap_or(u32::MAX),
+                    value: n.to_string(),
+                });
+            }
+        }
+    }
+    // Bars scaled to the largest of their own chart.
+    for section in &mut sections {
+        let largest = section.chart.iter().map(|b| b.width).max().unwrap_or(0).max(1);
+        for bar in &mut section.chart {
+            bar.width = ((u64::from(bar.width) * u64::from(BAR_WIDTH)) / u64::from(largest)).max(2) as u32;
+        }
+        section.chart_height = section.chart.len() as u32 * ROW_HEIGHT;
+    }
+    sections
+}
+
+/// The statistics report of a period as tables and bar charts, with small cells withheld;
+/// the CSV download is exactly these rows (`domain::stats::rows`).
+#[get("/console/statistics")]
+pub async fn statistics(
+    req: HttpRequest,
+    ctx: Context,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let today = time::local(ctx.now().0).date();
+    // The year so far by default: the report's usual period.
+    let first_of_year = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), 1, 1).unwrap_or(today);
+    let (status, form, from, to) = chosen_period(tr, &query, first_of_year, today)?;
+    let report = ctx
+        .report(session.actor.clone(), move |c| {
+            crate::app::oversight::report(c, from, to)
+        })
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let rows = crate::domain::stats::rows(&report);
+    let min_cell = ctx.settings().stats.min_cell;
+    let page = StatisticsPage {
+        chrome: Chrome::signed_in(
+            lang,
+            "/console/statistics",
+            tr.t("stats-title"),
+            &session,
+            ctx.registry(),
+        ),
+        period: tr.with(
+            "console-period",
+            &[("from", &time::date(lang, from)), ("to", &time::date(lang, to))],
+        ),
+        sections: statistics_sections(&tr, &ctx, &rows, min_cell),
+        csv_href: format!("/console/statistics.csv?from={from}&to={to}"),
+        eu_href: format!("/console/eu-export?year={}", chrono::Datelike::year(&today) - 1),
+        last_year: chrono::Datelike::year(&today) - 1,
+        suppressed: !report.suppressed.is_empty(),
+        min_cell,
+        form,
+    };
+    Ok(html(status, &page))
+}
+
+/// The period a console page asked for (or its default), with the form showing it.
+fn chosen_period(
+    tr: Tr,
+    query: &PeriodQuery,
+    default_from: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> Result<(StatusCode, FormState, chrono::NaiveDate, chrono::NaiveDate), WebError> {
+    let blank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let from = blank(&query.from).unwrap_or_else(|| default_from.to_string());
+    let to = blank(&query.to).unwrap_or_else(|| today.to_string());
+    let mut form = FormState::with_values(vec![("from".into(), from.clone()), ("to".into(), to.clone())]);
+    match period(Some(&from), Some(&to)) {
+        Ok((from, to)) => Ok((StatusCode::OK, form, from, to)),
+        Err(ApiError::Validation(errors)) => {
+            form.add_api_errors(tr, &errors);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, form, default_from, today))
+        }
+        Err(other) => Err(web_error(tr.lang, other)),
+    }
+}
+
+/// A download for the person signed in: no caching, a file name.
+fn download(content_type: &str, filename: &str, body: String) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    super::page::secure_headers(&mut response);
+    response
+        .content_type(content_type.to_string())
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}
+
+/// The report of a period as CSV: byte for byte what `GET /api/v1/stats/report?format=csv`
+/// answers.
+#[get("/console/statistics.csv")]
+pub async fn statistics_csv(
+    req: HttpRequest,
+    ctx: Context,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let (from, to) = period(query.from.as_deref(), query.to.as_deref()).map_err(|e| web_error(lang, e))?;
+    let report = ctx
+        .report(session.actor.clone(), move |c| {
+            crate::app::oversight::report(c, from, to)
+        })
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    Ok(download(
+        "text/csv; charset=utf-8",
+        &format!("nrm-report-{from}-{to}.csv"),
+        crate::domain::stats::to_csv(&report),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct YearQuery {
+    year: Option<String>,
+}
+
+/// The EU data-collection export of a year, as the API's JSON, to download.
+#[get("/console/eu-export")]
+pub async fn eu_export(req: HttpRequest, ctx: Context, query: web::Query<YearQuery>) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let year: i32 = query
+        .year
+        .as_deref()
+        .and_then(|y| y.parse().ok())
+        .filter(|y| (1990..=2200).contains(y))
+        .ok_or_else(|| web_error(lang, ApiError::field("year", "must be a year such as 2024")))?;
+    let export = ctx
+        .report(session.actor.clone(), move |c| {
+            crate::app::oversight::eu_export(c, year)
+        })
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let body = serde_json::to_string_pretty(&export).map_err(|e| web_error(lang, ApiError::internal(e)))?;
+    Ok(download(
+        "application/json",
+        &format!("nrm-eu-export-{year}.json"),
+        body,
+    ))
 }
 
 #[cfg(test)]

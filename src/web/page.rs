@@ -89,6 +89,7 @@ impl Chrome {
         }
         if crate::domain::access::oversee(actor.principal()).is_ok() {
             item("/console", "nav-console");
+            item("/console/statistics", "nav-statistics");
             item("/console/audit", "nav-audit");
         }
         if actor.has(Role::Caseworker) {
@@ -98,7 +99,11 @@ impl Chrome {
         }
         // "New case" is under "/cases" too, the audit trail under "/console": only the most
         // specific link is the current one.
-        for (inner, outer) in [("/cases/new", "/cases"), ("/console/audit", "/console")] {
+        for (inner, outer) in [
+            ("/cases/new", "/cases"),
+            ("/console/audit", "/console"),
+            ("/console/statistics", "/console"),
+        ] {
             if nav.iter().any(|n| n.href == inner && n.current) {
                 for n in nav.iter_mut().filter(|n| n.href == outer) {
                     n.current = false;

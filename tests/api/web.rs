@@ -721,6 +721,40 @@ fn every_text_on_the_pages_is_in_both_catalogues() {
             }
         }
     }
+    // The statistics page labels every published row (`domain::stats::rows`).
+    for (section, row_keys) in [
+        (
+            "persons",
+            &["total", "victims", "concerned_persons", "professionals"][..],
+        ),
+        (
+            "exploitation",
+            &["sexual", "criminal", "labour", "other", "combination"],
+        ),
+        (
+            "age",
+            &[
+                "known",
+                "minors",
+                "adults",
+                "minor_share_pct",
+                "adult_share_pct",
+                "mean",
+            ],
+        ),
+        ("gender", &["female", "male", "non_binary", "unknown"]),
+        ("nationality", &["dutch", "other_eu", "non_eu", "unknown"]),
+        ("referrals", &["total"]),
+        ("three_way_conversations", &["offered", "held", "will_report"]),
+        ("anonymous_notifications", &["total"]),
+        ("registering_organisation", &[]),
+        ("referrals.by_destination", &[]),
+        ("referrals.by_state", &[]),
+        ("referrals.by_outcome", &[]),
+    ] {
+        keys.push(format!("stats-section-{}", section.replace('.', "-")));
+        keys.extend(row_keys.iter().map(|k| format!("stats-{section}-{k}")));
+    }
     for notice in nrm::web::parts::NOTICES {
         keys.push(format!("done-{notice}"));
     }
@@ -1299,3 +1333,87 @@ async fn the_focal_point_sees_what_is_open_overdue_and_escalated(backend: crate:
     }
 }
 crate::backend_test!(the_focal_point_sees_what_is_open_overdue_and_escalated);
+
+async fn the_statistics_page_shows_what_its_csv_holds(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::on(backend, |s| s.stats.min_cell = 2).await else {
+        return;
+    };
+    let a = app.actors();
+    app.submitted_referral("csg", &["psychosocial_support"]).await;
+    // A second state, so that a section holds more than one row.
+    let (_, second) = app.submitted_referral("csg", &["psychosocial_support"]).await;
+    app.step(&a.csg_intake, &second, serde_json::json!({"action": "acknowledge"}))
+        .await;
+    // One case alone of its kind: below min_cell, withheld.
+    let mut professional = crate::helpers::adult_case();
+    professional["reporter_role"] = serde_json::json!("professional");
+    app.create_case(&a.fier_caseworker, &professional).await;
+    let mut coordinator = Browser::new(&app);
+    coordinator.sign_in("comensha:coordinator").await;
+    let today = today(&app);
+    let page = coordinator
+        .get(&format!("/console/statistics?from=2020-01-01&to={today}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_private(&page);
+    for text in [
+        "Mogelijke slachtoffers",
+        "Verwijzingen per ontvanger",
+        "Centrum Seksueel Geweld",
+        "staafdiagram",
+    ] {
+        assert!(page.has(text), "{text}:\n{}", page.body);
+    }
+    assert!(
+        page.has("minder dan 2"),
+        "the lone professional is withheld:\n{}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches("Verwijzingen per stand</h2>").count(),
+        1,
+        "one table per section:\n{}",
+        page.body
+    );
+
+    // The CSV is byte for byte the API's, for the same period.
+    let csv = coordinator.get(&page.link("/console/statistics.csv?")).await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.headers["cache-control"], "no-store");
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let api = app
+        .get(
+            &format!("/api/v1/stats/report?from=2020-01-01&to={today}&format=csv"),
+            &a.comensha_coordinator,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.body, api);
+    assert!(csv.body.contains("persons,professionals,\n"), "{}", csv.body);
+
+    let year = &today[..4];
+    let eu = coordinator.get(&format!("/console/eu-export?year={year}")).await;
+    assert_eq!(eu.status, 200, "{}", eu.body);
+    let api: Value = app
+        .get(&format!("/api/v1/stats/eu?year={year}"), &a.comensha_coordinator)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&eu.body).unwrap(), api);
+
+    for persona in ["fier:caseworker", "csg:intake"] {
+        let mut other = Browser::new(&app);
+        other.sign_in(persona).await;
+        for path in [
+            "/console/statistics",
+            "/console/statistics.csv?from=2020-01-01&to=2026-01-01",
+            "/console/eu-export?year=2025",
+        ] {
+            assert_eq!(other.get(path).await.status, 403, "{persona} {path}");
+        }
+    }
+}
+crate::backend_test!(the_statistics_page_shows_what_its_csv_holds);

@@ -403,6 +403,11 @@ async function everyPage({ open, t, lang }) {
   assert.equal(new URL(coordinator.url()).pathname, '/console', 'a coordinator starts at the console');
   await see(coordinator.getByRole('heading', { name: t('console-title') }), 'the console');
   await check(coordinator, lang, 'console');
+  step('the statistics with their charts and downloads');
+  await submit(coordinator, coordinator.getByRole('link', { name: t('nav-statistics'), exact: true }));
+  await see(coordinator.getByRole('heading', { name: t('stats-title'), level: 1 }), 'the statistics page');
+  await see(coordinator.getByRole('link', { name: t('stats-csv') }), 'the CSV download');
+  await check(coordinator, lang, 'statistics');
   step('the audit trail and its verification');
   await submit(coordinator, coordinator.getByRole('link', { name: t('nav-audit'), exact: true }));
   await see(coordinator.getByRole('heading', { name: t('audit-title') }), 'the audit trail');
