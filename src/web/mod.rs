@@ -6,6 +6,7 @@
 //! `Context`, and renders a template (`web/templates`, checked at compile time). No rule,
 //! guard or visibility check is written here. `docs/web.md` explains the parts.
 
+pub mod admin;
 pub mod assets;
 pub mod cases;
 pub mod console;
@@ -63,6 +64,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(referrals::show)
         .service(referrals::transition)
         .service(referrals::assign_referral)
+        .service(admin::outbox)
+        .service(admin::retry)
         .service(console::overview)
         .service(console::audit)
         .service(console::statistics)
@@ -166,6 +169,8 @@ pub async fn home(req: HttpRequest, ctx: Context) -> Result<HttpResponse, WebErr
         Ok(see_other("/cases"))
     } else if crate::domain::access::oversee(actor.principal()).is_ok() {
         Ok(see_other("/console"))
+    } else if crate::domain::access::outbox(actor.principal()).is_ok() {
+        Ok(see_other("/admin/outbox"))
     } else {
         Err(WebError::new(language_of(&req), WebErrorKind::Forbidden))
     }

@@ -92,6 +92,9 @@ impl Chrome {
             item("/console/statistics", "nav-statistics");
             item("/console/audit", "nav-audit");
         }
+        if crate::domain::access::outbox(actor.principal()).is_ok() {
+            item("/admin/outbox", "nav-outbox");
+        }
         if actor.has(Role::Caseworker) {
             item("/cases", "nav-cases");
             item("/cases/new", "nav-new-case");

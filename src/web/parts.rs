@@ -46,7 +46,7 @@ pub struct Done {
 }
 
 /// Confirmations a redirect may ask for (`?done=`); anything else is ignored.
-pub const NOTICES: [&str; 11] = [
+pub const NOTICES: [&str; 12] = [
     "case-created",
     "grounds-recorded",
     "consent-recorded",
@@ -58,6 +58,7 @@ pub const NOTICES: [&str; 11] = [
     "anonymous-filed",
     "assigned",
     "three-way-step",
+    "retried",
 ];
 
 pub fn notice_of(done: &Option<String>) -> Option<String> {

@@ -787,6 +787,9 @@ fn every_text_on_the_pages_is_in_both_catalogues() {
     labels("scope", names(&ConsentScope::ALL.map(|v| v.as_str())));
     labels("giver", names(&ConsentGiver::ALL.map(|v| v.as_str())));
     labels("given-by", names(&ConsentGiver::ALL.map(|v| v.as_str())));
+    use nrm::domain::notification::{DeliveryStatus, NotificationKind};
+    labels("delivery", names(&DeliveryStatus::ALL.map(|v| v.as_str())));
+    labels("notification", names(&NotificationKind::ALL.map(|v| v.as_str())));
     use nrm::domain::three_way::{ThreeWayAction, ThreeWayGuard};
     labels("three-way-do", names(&ThreeWayAction::ALL.map(|v| v.as_str())));
     labels("guard", names(&ThreeWayGuard::ALL.map(|v| v.as_str())));
@@ -1417,3 +1420,82 @@ async fn the_statistics_page_shows_what_its_csv_holds(backend: crate::helpers::B
     }
 }
 crate::backend_test!(the_statistics_page_shows_what_its_csv_holds);
+
+async fn an_admin_sends_a_dead_letter_again_from_the_outbox_page(backend: crate::helpers::Backend) {
+    let mut sink = crate::smtp::SmtpSink::start().await;
+    sink.stop();
+    let Some(app) = crate::helpers::on(backend, |s| {
+        crate::helpers::with_smtp(s, sink.port);
+        s.notifications.retry_base = "1s".into();
+        s.notifications.max_attempts = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    app.submitted_referral("csg", &["acute_sexual_violence_care"]).await;
+    let ops = app.token("admin-ops", "comensha", &["admin"]);
+    let dead = || async {
+        let list: Value = app
+            .get("/api/v1/admin/outbox?status=dead", &ops)
+            .await
+            .json()
+            .await
+            .unwrap();
+        list["items"].as_array().unwrap().len()
+    };
+    for _ in 0..200 {
+        if dead().await == 1 {
+            break;
+        }
+        app.clock.advance(Duration::seconds(3));
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert_eq!(dead().await, 1, "the mail to CSG gave up");
+
+    let mut csg_admin = Browser::new(&app);
+    csg_admin.sign_in("csg:admin").await;
+    assert_eq!(csg_admin.get("/").await.location(), "/admin/outbox");
+    let page = csg_admin.get("/admin/outbox").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_private(&page);
+    assert!(page.has("Verwijzing ontvangen"), "{}", page.body);
+    assert!(page.has("Opgegeven"));
+    let retry = page
+        .body
+        .split("action=\"/admin/outbox/")
+        .nth(1)
+        .map(|rest| format!("/admin/outbox/{}", rest.split('"').next().unwrap()))
+        .expect("a retry form");
+    assert!(retry.ends_with("/retry"), "{retry}");
+
+    // Another organisation's admin does not see it, nor can send it.
+    let mut fier_admin = Browser::new(&app);
+    fier_admin.sign_in("fier:admin").await;
+    let theirs = fier_admin.get("/admin/outbox").await;
+    assert!(theirs.has("Geen berichten met deze status."), "{}", theirs.body);
+    let refused = fier_admin
+        .post(&retry, &[("csrf_token", &Browser::csrf(&theirs))])
+        .await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    // Without a CSRF token nothing is sent.
+    assert_eq!(csg_admin.post(&retry, &[]).await.status, 403);
+    assert_eq!(dead().await, 1);
+
+    let done = csg_admin.post(&retry, &[("csrf_token", &Browser::csrf(&page))]).await;
+    assert_eq!(
+        done.location(),
+        "/admin/outbox?status=dead&done=retried",
+        "{}",
+        done.body
+    );
+    let page = csg_admin.follow(done).await;
+    assert!(page.has("Het bericht staat weer in de wachtrij."), "{}", page.body);
+    assert!(page.has("Geen berichten met deze status."));
+    assert_eq!(dead().await, 0);
+
+    let mut caseworker = Browser::new(&app);
+    caseworker.sign_in("fier:caseworker").await;
+    assert_eq!(caseworker.get("/admin/outbox").await.status, 403);
+}
+crate::backend_test!(an_admin_sends_a_dead_letter_again_from_the_outbox_page);

@@ -415,6 +415,15 @@ async function everyPage({ open, t, lang }) {
   await see(coordinator.locator('.utrecht-alert--ok'), 'the verified chain');
   await check(coordinator, lang, 'audit');
 
+  const admin = await open();
+  await signIn(admin, t, 'comensha', 'admin');
+  step('the outbox');
+  assert.equal(new URL(admin.url()).pathname, '/admin/outbox', 'an admin starts at the outbox');
+  await see(admin.getByRole('heading', { name: t('outbox-title'), level: 1 }), 'the outbox');
+  await admin.getByLabel(t('field-outbox-status'), { exact: true }).selectOption('pending');
+  await submit(admin, button(admin, t('filter')));
+  await check(admin, lang, 'outbox');
+
   const intake = await open();
   await signIn(intake, t, 'fier', 'intake');
   step('capacity');

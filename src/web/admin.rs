@@ -1,0 +1,146 @@
+//! Administration in the browser: the notification outbox (admins; the focal point's see
+//! every message, others those addressed to their organisation), with dead letters sent
+//! again. The API's own use cases (`app::admin`).
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+
+use super::forms::{FormPost, FormState};
+use super::i18n::Tr;
+use super::page::{Chrome, WebError, WebErrorKind, html, language_of, see_other};
+use super::parts::{Choice, Done, choices, notice_of, organisation_name};
+use super::time;
+use super::{session, web_error};
+use crate::api::context::Context;
+use crate::app::Page;
+use crate::domain::ids::NotificationId;
+use crate::domain::notification::DeliveryStatus;
+use crate::error::ApiError;
+
+pub struct MessageLine {
+    pub created: String,
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt: String,
+    pub last_error: String,
+    /// The retry form's target, for a message not sent yet.
+    pub retry: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    chrome: Chrome,
+    form: FormState,
+    statuses: Vec<Choice>,
+    lines: Vec<MessageLine>,
+    next_page: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct OutboxQuery {
+    /// As the API's list: `pending`, `sent` or `dead`; dead letters by default.
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The outbox by delivery status, newest first, 25 a page.
+#[get("/admin/outbox")]
+pub async fn outbox(
+    req: HttpRequest,
+    ctx: Context,
+    query: web::Query<OutboxQuery>,
+    done: web::Query<Done>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::outbox(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let shown = query
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("dead");
+    let mut form = FormState::with_values(vec![("status".into(), shown.to_string())]);
+    let status = shown.parse::<DeliveryStatus>().ok();
+    let page = Page::parse(Some(25), query.cursor.as_deref(), ctx.settings()).map_err(|e| web_error(lang, e.into()))?;
+    let (http_status, found) = match status {
+        Some(status) => (
+            StatusCode::OK,
+            Some(
+                ctx.read(session.actor.clone(), move |c| {
+                    crate::app::admin::outbox(c, Some(status), page)
+                })
+                .await
+                .map_err(|e| web_error(lang, e))?,
+            ),
+        ),
+        None => {
+            form.add_api_errors(
+                tr,
+                &[crate::error::FieldError::new("status", "must be pending, sent or dead")],
+            );
+            (StatusCode::UNPROCESSABLE_ENTITY, None)
+        }
+    };
+    let (lines, next_page) = match found {
+        Some(list) => (
+            list.items
+                .iter()
+                .map(|m| MessageLine {
+                    created: time::date_time(lang, m.created_at),
+                    kind: tr.label("notification", &m.kind),
+                    to: format!("{} · {}", organisation_name(&ctx, &m.recipient_org), m.recipient),
+                    subject: m.subject.clone(),
+                    status: tr.label("delivery", &m.status),
+                    attempts: m.attempts,
+                    next_attempt: time::date_time(lang, m.next_attempt_at),
+                    last_error: m.last_error.clone().unwrap_or_default(),
+                    retry: (m.status != DeliveryStatus::Sent).then(|| format!("/admin/outbox/{}/retry", m.id)),
+                })
+                .collect(),
+            list.next_cursor
+                .map(|c| format!("/admin/outbox?status={shown}&cursor={c}")),
+        ),
+        None => (Vec::new(), None),
+    };
+    let mut chrome = Chrome::signed_in(lang, "/admin/outbox", tr.t("outbox-title"), &session, ctx.registry());
+    if let Some(notice) = notice_of(&done.done) {
+        chrome = chrome.with_notice(&notice);
+    }
+    let page = OutboxPage {
+        chrome,
+        form,
+        statuses: choices(&tr, "delivery", &DeliveryStatus::ALL),
+        lines,
+        next_page,
+    };
+    Ok(html(http_status, &page))
+}
+
+/// Sends a message again with a fresh attempt count (the API's retry), then back to the
+/// dead letters.
+#[post("/admin/outbox/{id}/retry")]
+pub async fn retry(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let session = session(&req, &ctx).await?;
+    let id = uuid::Uuid::parse_str(&path)
+        .map(NotificationId)
+        .map_err(|_| WebError::new(lang, WebErrorKind::NotFound))?;
+    FormPost::read(&req, &body, &session, Tr::new(lang))?;
+    ctx.write(session.actor.clone(), move |c| crate::app::admin::retry(c, id))
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    Ok(see_other("/admin/outbox?status=dead&done=retried"))
+}
