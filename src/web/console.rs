@@ -22,6 +22,15 @@ use crate::domain::deadline::Step;
 use crate::domain::referral::ReferralState;
 use crate::error::ApiError;
 
+/// The signed-in person, if a coordinator of the national focal point: the console is
+/// theirs alone (403 for everyone else, as the API's oversight routes).
+async fn coordinator(req: &HttpRequest, ctx: &Context) -> Result<Session, WebError> {
+    let session = session(req, ctx).await?;
+    crate::domain::access::oversee(session.actor.principal())
+        .map_err(|e| web_error(language_of(req), ApiError::from(e)))?;
+    Ok(session)
+}
+
 /// The period a console page shows when none is asked for: the last 30 days.
 const DEFAULT_DAYS: i64 = 30;
 
@@ -365,8 +374,7 @@ pub async fn overview(
 ) -> Result<HttpResponse, WebError> {
     let lang = language_of(&req);
     let tr = Tr::new(lang);
-    let session = session(&req, &ctx).await?;
-    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let session = coordinator(&req, &ctx).await?;
     let today = time::local(ctx.now().0).date();
     let (status, form, from, to) = chosen_period(tr, &query, today - Duration::days(DEFAULT_DAYS - 1), today)?;
     let flows = ctx
@@ -425,8 +433,7 @@ pub async fn audit(
 ) -> Result<HttpResponse, WebError> {
     let lang = language_of(&req);
     let tr = Tr::new(lang);
-    let session = session(&req, &ctx).await?;
-    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let session = coordinator(&req, &ctx).await?;
     let q = query.into_inner();
     let blank = |v: Option<String>| v.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     let filters: Vec<(String, String)> = [
@@ -652,8 +659,7 @@ pub async fn statistics(
 ) -> Result<HttpResponse, WebError> {
     let lang = language_of(&req);
     let tr = Tr::new(lang);
-    let session = session(&req, &ctx).await?;
-    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let session = coordinator(&req, &ctx).await?;
     let today = time::local(ctx.now().0).date();
     // The year so far by default: the report's usual period.
     let first_of_year = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), 1, 1).unwrap_or(today);
@@ -737,8 +743,7 @@ pub async fn statistics_csv(
     query: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, WebError> {
     let lang = language_of(&req);
-    let session = session(&req, &ctx).await?;
-    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let session = coordinator(&req, &ctx).await?;
     let (from, to) = period(query.from.as_deref(), query.to.as_deref()).map_err(|e| web_error(lang, e))?;
     let report = ctx
         .report(session.actor.clone(), move |c| {
@@ -762,8 +767,7 @@ pub struct YearQuery {
 #[get("/console/eu-export")]
 pub async fn eu_export(req: HttpRequest, ctx: Context, query: web::Query<YearQuery>) -> Result<HttpResponse, WebError> {
     let lang = language_of(&req);
-    let session = session(&req, &ctx).await?;
-    crate::domain::access::oversee(session.actor.principal()).map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let session = coordinator(&req, &ctx).await?;
     let year: i32 = query
         .year
         .as_deref()
