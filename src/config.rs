@@ -195,6 +195,15 @@ pub struct WebSettings {
     pub session_idle_timeout: String,
     pub session_absolute_timeout: String,
     pub oidc: OidcSettings,
+    pub information_point: InformationPointSettings,
+}
+
+/// The public information point (`/hulp`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InformationPointSettings {
+    /// Where "leave this page" (and the Escape key) goes: a neutral site.
+    pub leave_url: String,
 }
 
 /// Signing in to the pages at the organisations' OpenID Connect provider. An empty issuer
@@ -358,6 +367,18 @@ impl Settings {
                     problem: "must include `openid`".into(),
                 });
             }
+        }
+        let leave = &self.web.information_point.leave_url;
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+        if !(leave.starts_with("https://") || loopback.iter().any(|p| leave.starts_with(p)))
+            || leave
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "web.information_point.leave_url",
+                problem: "must be an https:// URL (plain http only on a loopback address)".into(),
+            });
         }
         if self.notifications.max_attempts == 0 {
             return Err(ConfigError::Invalid {

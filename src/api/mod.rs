@@ -102,6 +102,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(oversight::audit_verify)
             .service(oversight::flows)
             .service(oversight::report)
+            .service(oversight::three_way_course)
             .service(oversight::eu_export)
             .service(admin::outbox_list)
             .service(admin::outbox_retry),

@@ -14,7 +14,7 @@ use crate::db::Instant;
 use crate::db::audit::AuditFilter;
 use crate::domain::access::{self, Actor};
 use crate::domain::audit::Verification;
-use crate::domain::stats::{Report, to_csv};
+use crate::domain::stats::{Report, ThreeWayCourse, to_csv};
 use crate::error::ApiError;
 
 fn date_param(name: &str, value: Option<&str>) -> Result<NaiveDate, ApiError> {
@@ -184,6 +184,33 @@ pub async fn report(actor: Actor, ctx: Context, query: web::Query<PeriodQuery>) 
     } else {
         Ok(HttpResponse::Ok().json(report))
     }
+}
+
+/// The three-way conversations offered in each calendar quarter of the period and how they
+/// went (the CKM's recommendation 2); definitions in docs/statistics.md.
+#[utoipa::path(
+    tag = "statistics",
+    params(PeriodQuery),
+    responses(
+        (status = 200, body = ThreeWayCourse),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stats/three-way-conversations")]
+pub async fn three_way_course(
+    actor: Actor,
+    ctx: Context,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    access::oversee(actor.principal())?;
+    let (from, to) = period(query.from.as_deref(), query.to.as_deref())?;
+    if query.format.as_deref().is_some_and(|f| f != "json") {
+        return Err(ApiError::field("format", "must be json"));
+    }
+    let course = ctx
+        .report(actor, move |c| app::oversight::three_way_course(c, from, to))
+        .await?;
+    Ok(HttpResponse::Ok().json(course))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

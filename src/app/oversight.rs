@@ -15,7 +15,7 @@ use crate::domain::access;
 use crate::domain::audit::Verification;
 use crate::domain::deadline::{Step, StepClock, overdue_steps};
 use crate::domain::referral::ReferralState;
-use crate::domain::stats::{Period, Report, build_report, round1};
+use crate::domain::stats::{self, Period, Report, ThreeWayCourse, build_report, quarters_of, round1};
 
 /// The instants bounding whole days `from` to `to`, inclusive.
 pub fn day_bounds(from: NaiveDate, to: NaiveDate) -> (Instant, Instant) {
@@ -292,6 +292,29 @@ pub fn report(ctx: &mut Ctx, from: NaiveDate, to: NaiveDate) -> AppResult<Report
     let three_way = queries::three_way_counts(ctx.conn, from, to)?;
     Ok(build_report(
         from, to, &cases, &by_org, &referrals, &three_way, min_cell,
+    ))
+}
+
+/// The three-way conversations offered in each calendar quarter of the period, and how they
+/// went: declined, awaiting, held, and what followed the evaluation. Small cells withheld.
+#[tracing::instrument(skip_all)]
+pub fn three_way_course(ctx: &mut Ctx, from: NaiveDate, to: NaiveDate) -> AppResult<ThreeWayCourse> {
+    access::oversee(ctx.actor.principal())?;
+    let mut quarters = Vec::new();
+    for (quarter, first, last) in quarters_of(from, to) {
+        let (start, end) = day_bounds(first, last);
+        quarters.push((
+            quarter,
+            first,
+            last,
+            queries::three_way_offered_in(ctx.conn, start, end)?,
+        ));
+    }
+    Ok(stats::three_way_course(
+        from,
+        to,
+        &quarters,
+        ctx.services.settings.stats.min_cell,
     ))
 }
 

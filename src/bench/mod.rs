@@ -52,6 +52,11 @@ pub enum Scenario {
     Oversight,
     /// The web pages (inbox, referral, case, case list) under signed-in people.
     Pages,
+    /// The focal point's console pages for the last 12 months, one at a time, on an
+    /// existing (seeded) database.
+    Console,
+    /// The public information point's pages under concurrent anonymous visitors.
+    InformationPoint,
 }
 
 /// Latencies and failures of one operation.
@@ -487,6 +492,8 @@ pub fn run(plan: BenchPlan, settings: Settings) -> Result<(), String> {
             Scenario::Handover => handover(&plan, settings).await,
             Scenario::Oversight => oversight(&plan, settings).await,
             Scenario::Pages => pages::pages(&plan, settings).await,
+            Scenario::Console => pages::console(&plan, settings).await,
+            Scenario::InformationPoint => pages::information_point(&plan, settings).await,
         }
     })
 }
@@ -530,13 +537,13 @@ fn header(plan: &BenchPlan, service: &Service) {
     println!("# nrm bench: {:?} on {backend}", plan.scenario);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     match plan.scenario {
-        Scenario::Handover | Scenario::Pages => println!(
+        Scenario::Handover | Scenario::Pages | Scenario::InformationPoint => println!(
             "\n{} concurrent clients, {} s per phase, service at {}, {cores} CPU cores",
             plan.concurrency,
             plan.duration.as_secs(),
             service.base,
         ),
-        Scenario::Oversight => println!(
+        Scenario::Oversight | Scenario::Console => println!(
             "\nOne call at a time, {} timed calls per route after one untimed, service at {}, {cores} CPU cores",
             plan.repeat, service.base,
         ),

@@ -2,6 +2,10 @@
 //! CSG intake workers (inbox, referral page), half Fier caseworkers (case page, case list),
 //! each with a session of its own made through the sign-in form, as a browser would.
 //! The referrals they look at are made first through the API (not timed).
+//!
+//! `--scenario console`: the focal point's console pages for the last 12 months, one at a
+//! time, on an existing (seeded) database. `--scenario information-point`: the public pages
+//! under concurrent anonymous visitors.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -73,17 +77,19 @@ impl Browser {
     async fn page(&mut self, op: &'static str, path: &str) {
         let started = Instant::now();
         let result = async {
-            let response = self
+            let mut request = self
                 .http
                 .get(format!("{}{path}", self.base))
-                .header(reqwest::header::COOKIE, &self.cookie)
-                .header(reqwest::header::ACCEPT, "text/html")
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
+                .header(reqwest::header::ACCEPT, "text/html");
+            if !self.cookie.is_empty() {
+                request = request.header(reqwest::header::COOKIE, &self.cookie);
+            }
+            let response = request.send().await.map_err(|e| e.to_string())?;
             let status = response.status();
             let body = response.bytes().await.map_err(|e| e.to_string())?;
-            if status != reqwest::StatusCode::OK || !body.starts_with(b"<!DOCTYPE html>") {
+            // A download (the statistics' CSV) is not a page; everything else must be one.
+            let download = path.contains(".csv?");
+            if status != reqwest::StatusCode::OK || !(download || body.starts_with(b"<!DOCTYPE html>")) {
                 return Err(format!("{path}: {status}"));
             }
             Ok(())
@@ -196,6 +202,131 @@ pub(super) async fn pages(plan: &BenchPlan, settings: Settings) -> Result<(), St
         "\nTarget p99 under 50 ms at 16 signed-in people: inbox {}, case page {}",
         p99("page_inbox"),
         p99("page_case")
+    );
+    Ok(())
+}
+
+/// The console's pages for the last 12 months as a coordinator (and the capacity overview),
+/// each loaded once untimed, then `--repeat` times one after another.
+pub(super) async fn console(plan: &BenchPlan, settings: Settings) -> Result<(), String> {
+    let (service, _) = service_for(plan, settings, "service").await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    header(plan, &service);
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(364);
+    let period = format!("from={from}&to={today}");
+    let routes: [(&'static str, String); 6] = [
+        ("console_today", format!("/console?{period}")),
+        ("console_statistics", format!("/console/statistics?{period}")),
+        ("console_statistics_csv", format!("/console/statistics.csv?{period}")),
+        (
+            "console_three_way",
+            format!("/console/three-way-conversations?{period}"),
+        ),
+        ("console_audit", format!("/console/audit?{period}")),
+        ("admin_capacity", "/admin/capacity".to_string()),
+    ];
+    let mut browser = Browser::sign_in(http, &service.base, "comensha:coordinator").await?;
+    let started = Instant::now();
+    for (op, path) in &routes {
+        browser.page("warm-up", path).await;
+        for _ in 0..plan.repeat.max(1) {
+            browser.page(op, path).await;
+        }
+    }
+    let mut phase = Phase {
+        name: format!("Console pages, last 12 months, {} timed loads each", plan.repeat.max(1)),
+        elapsed: started.elapsed(),
+        ..Phase::default()
+    };
+    browser.ops.remove("warm-up");
+    phase.merge(browser.ops);
+    phase.print();
+    let slowest = phase
+        .ops
+        .values()
+        .filter_map(|s| s.latencies_us.iter().max().copied())
+        .max()
+        .unwrap_or(0);
+    let errors: u64 = phase.ops.values().map(|s| s.errors).sum();
+    println!(
+        "\nTarget every console page under 1 s: slowest load {:.1} ms, {errors} error(s)",
+        slowest as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// The public information point under `--concurrency` anonymous visitors for `--duration`:
+/// the start, a question answered, every organisation, what happens.
+pub(super) async fn information_point(plan: &BenchPlan, settings: Settings) -> Result<(), String> {
+    let (service, _) = service_for(plan, settings, "service").await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(plan.concurrency)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    header(plan, &service);
+    const QUESTIONS: [&str; 4] = [
+        "age=16&form=criminal&region=rotterdam&language=pl",
+        "age=24&form=sexual&region=amsterdam&language=ro",
+        "form=labour",
+        "",
+    ];
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let measured = Arc::new(Mutex::new(Phase {
+        name: format!("Information point, {} visitors", plan.concurrency),
+        ..Phase::default()
+    }));
+    let handles: Vec<_> = (0..plan.concurrency)
+        .map(|worker| {
+            let measured = measured.clone();
+            let mut visitor = Browser {
+                http: http.clone(),
+                base: service.base.clone(),
+                cookie: String::new(),
+                ops: BTreeMap::new(),
+            };
+            tokio::spawn(async move {
+                let mut pick = Pick(worker as u64 + 11);
+                let lang = if worker % 4 == 3 { "en" } else { "nl" };
+                while Instant::now() < deadline {
+                    visitor.page("info_home", &format!("/hulp/{lang}")).await;
+                    let question = QUESTIONS[pick.below(QUESTIONS.len())];
+                    visitor
+                        .page("info_results", &format!("/hulp/{lang}/zoeken?{question}"))
+                        .await;
+                    visitor
+                        .page("info_organisations", &format!("/hulp/{lang}/organisaties"))
+                        .await;
+                    visitor
+                        .page("info_what_happens", &format!("/hulp/{lang}/wat-gebeurt-er"))
+                        .await;
+                }
+                if let Ok(mut phase) = measured.lock() {
+                    phase.merge(visitor.ops);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.map_err(|e| e.to_string())?;
+    }
+    let mut phase = std::mem::take(&mut *measured.lock().map_err(|e| e.to_string())?);
+    phase.elapsed = started.elapsed();
+    phase.print();
+    let worst = phase
+        .ops
+        .values()
+        .filter_map(|s| percentile(&s.latencies_us, 99.0))
+        .max()
+        .unwrap_or(0);
+    println!(
+        "\nTarget p99 under 20 ms at 16 visitors: slowest page's p99 {:.1} ms",
+        worst as f64 / 1000.0
     );
     Ok(())
 }

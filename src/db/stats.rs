@@ -251,18 +251,33 @@ pub fn three_way_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate
             diesel::dsl::count_star(),
         ))
         .load(conn)?;
+    Ok(fold_three_way(rows))
+}
+
+/// Three-way conversations offered (created) in [from, to), by where they stand now.
+pub fn three_way_offered_in(conn: &mut AnyConnection, from: Instant, to: Instant) -> QueryResult<ThreeWayCounts> {
+    let rows: Vec<(String, Option<String>, i64)> = three_way_conversations::table
+        .filter(three_way_conversations::created_at.ge(from))
+        .filter(three_way_conversations::created_at.lt(to))
+        .group_by((
+            three_way_conversations::state,
+            three_way_conversations::reporting_intention,
+        ))
+        .select((
+            three_way_conversations::state,
+            three_way_conversations::reporting_intention,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    Ok(fold_three_way(rows))
+}
+
+fn fold_three_way(rows: Vec<(String, Option<String>, i64)>) -> ThreeWayCounts {
     let mut counts = ThreeWayCounts::default();
     for (state, intention, n) in rows {
-        let n = u(n);
-        counts.offered += n;
-        if state == "held" || state == "evaluated" {
-            counts.held += n;
-        }
-        if intention.as_deref() == Some("will_report") {
-            counts.will_report += n;
-        }
+        counts.add(&state, intention.as_deref(), u(n));
     }
-    Ok(counts)
+    counts
 }
 
 // ---------------------------------------------------------------------------

@@ -457,6 +457,17 @@ pub fn outbox_message(p: Principal, recipient_org: &str) -> Result<(), Denial> {
     }
 }
 
+/// Every organisation's live capacity at a glance: the focal point's coordinators and
+/// admins, who place victims in shelter. (The directory itself, capacity included, is
+/// readable by everyone signed in; this is the overview page.)
+pub fn capacity_overview(p: Principal) -> Result<(), Denial> {
+    const FOCAL_POINT_STAFF: &[Role] = &[Role::Coordinator, Role::Admin];
+    allow_if(
+        p.at_focal_point && p.has_any(FOCAL_POINT_STAFF),
+        Requirement::AnyRole(FOCAL_POINT_STAFF),
+    )
+}
+
 /// Reporting live capacity: intake or admin of the organisation itself.
 pub fn report_capacity(p: Principal, organisation: &str) -> Result<(), Denial> {
     allow_if(p.org == organisation, Requirement::SameOrganisation)?;

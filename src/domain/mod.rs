@@ -7,6 +7,7 @@ pub mod case;
 pub mod consent;
 pub mod deadline;
 pub mod ids;
+pub mod information;
 pub mod notification;
 pub mod organisation;
 pub mod problem;

@@ -182,6 +182,38 @@ pub struct Registry {
     /// Per organisation slug, one offer per service it offers, in the order of its
     /// `services`.
     pub offers: BTreeMap<String, Vec<ServiceOffer>>,
+    /// The organisations on the public information point, in the order of the file, with
+    /// how the public reaches them. An organisation without a `public` table is not there.
+    pub listings: Vec<PublicListing>,
+}
+
+/// How members of the public find and reach one organisation on the information point.
+///
+/// Invariants (checked by [`Registry::parse`]): `about` has at least one language; web
+/// addresses are `https://`; a phone number holds only digits, spaces, `+`, `-` and
+/// brackets; `anonymous` needs a `chat` address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicListing {
+    pub slug: String,
+    /// The organisation's own words about what it does, per language tag, as configured.
+    pub about: BTreeMap<String, String>,
+    pub website: Option<String>,
+    pub phone: Option<String>,
+    /// An online chat people can use.
+    pub chat: Option<String>,
+    /// The chat can be used without giving a name or any other detail.
+    pub anonymous: bool,
+}
+
+impl PublicListing {
+    /// The description in `lang` if written in it, else in the first configured language:
+    /// (language tag, text).
+    pub fn about_in(&self, lang: &str) -> Option<(&str, &str)> {
+        self.about
+            .get_key_value(lang)
+            .or_else(|| self.about.iter().next())
+            .map(|(tag, text)| (tag.as_str(), text.as_str()))
+    }
 }
 
 /// A problem in the registry file, with the 1-based line where it is.
@@ -216,6 +248,75 @@ struct OrganisationEntry {
     focal_point: bool,
     #[serde(default)]
     offer: Vec<toml::Spanned<OfferEntry>>,
+    public: Option<PublicEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicEntry {
+    #[serde(default)]
+    about: BTreeMap<String, String>,
+    website: Option<String>,
+    phone: Option<String>,
+    chat: Option<String>,
+    #[serde(default)]
+    anonymous: bool,
+}
+
+/// A web address people may be sent to: `https://`, a host, nothing that could break out of
+/// an attribute.
+fn is_public_address(text: &str) -> bool {
+    text.strip_prefix("https://").is_some_and(|rest| {
+        let host = rest.split('/').next().unwrap_or("");
+        host.contains('.')
+            && !text
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '\\'))
+    })
+}
+
+fn is_phone_number(text: &str) -> bool {
+    text.chars().filter(char::is_ascii_digit).count() >= 3
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')'))
+}
+
+fn public_listing(slug: &str, entry: &PublicEntry) -> Result<PublicListing, String> {
+    if entry.about.is_empty() {
+        return Err("public: `about` needs a description in at least one language".into());
+    }
+    let mut about = BTreeMap::new();
+    for (tag, text) in &entry.about {
+        let tag = LanguageTag::parse(tag).map_err(|_| format!("public: `about.{tag}` is not a language tag"))?;
+        if text.trim().is_empty() {
+            return Err(format!("public: `about.{}` is empty", tag.as_str()));
+        }
+        about.insert(tag.as_str().to_string(), text.trim().to_string());
+    }
+    for (name, address) in [("website", &entry.website), ("chat", &entry.chat)] {
+        if let Some(address) = address
+            && !is_public_address(address)
+        {
+            return Err(format!("public: `{name}` must be an https:// address"));
+        }
+    }
+    if let Some(phone) = &entry.phone
+        && !is_phone_number(phone)
+    {
+        return Err("public: `phone` may hold only digits, spaces, +, - and brackets".into());
+    }
+    if entry.anonymous && entry.chat.is_none() {
+        return Err("public: `anonymous` help needs a `chat` address".into());
+    }
+    Ok(PublicListing {
+        slug: slug.to_string(),
+        about,
+        website: entry.website.clone(),
+        phone: entry.phone.as_ref().map(|p| p.trim().to_string()),
+        chat: entry.chat.clone(),
+        anonymous: entry.anonymous,
+    })
 }
 
 #[derive(Deserialize)]
@@ -314,6 +415,7 @@ impl Registry {
         }
         let mut organisations = BTreeMap::new();
         let mut offers = BTreeMap::new();
+        let mut listings = Vec::new();
         for spanned in &file.organisation {
             let line = line_of(text, spanned.span().start);
             let entry = spanned.get_ref();
@@ -369,6 +471,9 @@ impl Registry {
                 available_24_7: entry.available_24_7,
                 focal_point: entry.focal_point,
             };
+            if let Some(public) = &entry.public {
+                listings.push(public_listing(&entry.slug, public).map_err(fail)?);
+            }
             let directory = service_offers(text, &organisation, &entry.offer)?;
             if organisations.insert(entry.slug.clone(), organisation).is_some() {
                 return Err(fail("slug is used twice".into()));
@@ -394,6 +499,7 @@ impl Registry {
             regions,
             organisations,
             offers,
+            listings,
         })
     }
 
@@ -582,6 +688,44 @@ mod tests {
     }
 
     const GOOD: &str = "slug = \"org-a\"\nname = \"A\"\nkind = \"police\"\nservices = [\"a\"]\nregions = [\"north\"]\nintake_email = \"a@x.example\"\naccepts_minors = true\navailable_24_7 = false";
+
+    #[test]
+    fn a_public_listing_is_checked_and_keeps_the_files_order() {
+        let listed = |public: &str| Registry::parse(&minimal(&format!("{GOOD}\n\n[organisation.public]\n{public}")));
+        let registry = listed(
+            "about.nl = \"Wij helpen.\"\nabout.pl = \"Pomagamy.\"\nwebsite = \"https://a.example/hulp\"\nphone = \"+31 (0)900-1234\"\nchat = \"https://chat.a.example\"\nanonymous = true",
+        )
+        .unwrap();
+        let listing = &registry.listings[0];
+        assert_eq!(listing.slug, "org-a");
+        assert_eq!(listing.about_in("pl"), Some(("pl", "Pomagamy.")));
+        assert_eq!(
+            listing.about_in("en"),
+            Some(("nl", "Wij helpen.")),
+            "another language when not written in this one"
+        );
+        assert!(listing.anonymous);
+        assert_eq!(registry.listings.len(), 1, "the focal point has no public table");
+        for (public, problem) in [
+            ("website = \"https://a.example\"", "`about` needs a description"),
+            (
+                "about.nl = \"x\"\nwebsite = \"http://a.example\"",
+                "`website` must be an https:// address",
+            ),
+            (
+                "about.nl = \"x\"\nchat = \"https://a.example/\\\"onclick\"",
+                "`chat` must be an https://",
+            ),
+            ("about.nl = \"x\"\nphone = \"bel ons\"", "`phone` may hold only"),
+            ("about.nl = \"x\"\nanonymous = true", "needs a `chat` address"),
+            ("about.nederlands = \"x\"", "not a language tag"),
+            ("about.nl = \"  \"", "`about.nl` is empty"),
+        ] {
+            let error = listed(public).unwrap_err();
+            assert!(error.problem.contains(problem), "{public}: {error}");
+            assert!(error.problem.contains("organisation `org-a`"), "{error}");
+        }
+    }
 
     #[test]
     fn minimal_registry_parses() {

@@ -1956,7 +1956,11 @@ mod tests {
                 .iter()
                 .map(|e| (e.service.as_deref(), e.reason))
                 .collect::<Vec<_>>(),
-            [(Some("acute_sexual_violence_care"), R::NotEligibleExploitationForm)]
+            [
+                (Some("acute_sexual_violence_care"), R::NotEligibleExploitationForm),
+                (Some("psychosocial_support"), R::NotEligibleExploitationForm),
+            ],
+            "CSG's care is for sexual violence"
         );
         // One matching form among several is enough.
         let both = case(&[F::Labour, F::Sexual], |c| c.age = Some(30));
@@ -2385,8 +2389,9 @@ mod tests {
         let registry = registry();
         let text = "[needs]\nlegal_support = [\"legal_support\"]\nimage_removal = [\"image_removal\"]\nemotional_support = [\"psychosocial_support\"]\n\n[[rule]]\nid = \"ra\"\npriority = 10\nexplanation = \"A.\"\n[rule.then]\nneeds = [\"image_removal\"]\norganisation = \"offlimits\"\n\n[[rule]]\nid = \"rb\"\npriority = 10\nexplanation = \"B.\"\n[rule.then]\nneeds = [\"legal_support\"]\norganisation = \"slachtofferhulp\"\n\n[[rule]]\nid = \"rc\"\npriority = 5\nexplanation = \"C.\"\n[rule.then]\nneeds = [\"emotional_support\"]\norganisation = \"slachtofferhulp\"\n\n[[rule]]\nid = \"rd\"\npriority = 10\nexplanation = \"D.\"\n[rule.then]\nneeds = [\"emotional_support\"]\norganisation = \"csg\"\n";
         let rules = RoutingRules::parse(text, &registry).unwrap();
-        let anyone = case(&[F::Other], |_| {});
-        let routing = suggest(&rules, &registry, &Capacity::new(), "fier", &anyone, today());
+        // Sexual exploitation: every one of the three admits it.
+        let sexual = case(&[F::Sexual], |_| {});
+        let routing = suggest(&rules, &registry, &Capacity::new(), "fier", &sexual, today());
         assert_eq!(slugs(&routing), ["slachtofferhulp", "csg", "offlimits"]);
         let scores: Vec<u32> = routing.suggestions.iter().map(|s| s.score).collect();
         assert_eq!(scores, [1002, 1001, 1001]);

@@ -44,11 +44,43 @@ pub struct ReferralCounts {
     pub by_outcome: BTreeMap<String, u64>,
 }
 
+/// Three-way conversations by where they stand. `offered` counts every conversation, `held`
+/// those that took place (held or evaluated); the intentions are those recorded at the
+/// evaluation (only an evaluated conversation has one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ThreeWayCounts {
     pub offered: u64,
+    pub declined: u64,
+    /// Still offered or scheduled: neither declined nor held yet.
+    pub awaiting: u64,
     pub held: u64,
+    pub evaluated: u64,
     pub will_report: u64,
+    pub undecided: u64,
+    pub will_not_report: u64,
+}
+
+impl ThreeWayCounts {
+    /// Adds `n` conversations in `state` with the recorded `intention`.
+    pub fn add(&mut self, state: &str, intention: Option<&str>, n: u64) {
+        self.offered += n;
+        match state {
+            "declined" => self.declined += n,
+            "offered" | "scheduled" => self.awaiting += n,
+            "held" => self.held += n,
+            "evaluated" => {
+                self.held += n;
+                self.evaluated += n;
+                match intention {
+                    Some("will_report") => self.will_report += n,
+                    Some("undecided") => self.undecided += n,
+                    Some("will_not_report") => self.will_not_report += n,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A count that may be withheld (`null`) to protect small groups.
@@ -135,6 +167,144 @@ pub struct Report {
     pub anonymous_notifications: Cell,
     /// Paths of the cells withheld because they fall below `stats.min_cell`.
     pub suppressed: Vec<String>,
+}
+
+/// A calendar quarter, e.g. 2026 Q1 (January to March).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quarter {
+    pub year: i32,
+    /// 1 to 4.
+    pub number: u32,
+}
+
+impl Quarter {
+    pub fn of(date: NaiveDate) -> Self {
+        use chrono::Datelike;
+        Self {
+            year: date.year(),
+            number: (date.month() - 1) / 3 + 1,
+        }
+    }
+
+    pub fn first_day(&self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, (self.number - 1) * 3 + 1, 1).unwrap_or(NaiveDate::MIN)
+    }
+
+    pub fn next(&self) -> Self {
+        if self.number == 4 {
+            Self {
+                year: self.year + 1,
+                number: 1,
+            }
+        } else {
+            Self {
+                year: self.year,
+                number: self.number + 1,
+            }
+        }
+    }
+
+    pub fn last_day(&self) -> NaiveDate {
+        self.next().first_day().pred_opt().unwrap_or(NaiveDate::MAX)
+    }
+
+    /// `2026-Q1`, as the API and the CSV name it.
+    pub fn label(&self) -> String {
+        format!("{}-Q{}", self.year, self.number)
+    }
+}
+
+/// The calendar quarters that overlap `from` to `to` (inclusive), each with its days inside
+/// the period: a period that starts mid-quarter counts only its own days of that quarter.
+pub fn quarters_of(from: NaiveDate, to: NaiveDate) -> Vec<(Quarter, NaiveDate, NaiveDate)> {
+    let mut quarters = Vec::new();
+    let mut quarter = Quarter::of(from);
+    while from <= to && quarter.first_day() <= to {
+        quarters.push((quarter, quarter.first_day().max(from), quarter.last_day().min(to)));
+        quarter = quarter.next();
+    }
+    quarters
+}
+
+/// What followed the conversations held in a quarter: the person's intention as recorded at
+/// the evaluation, or not evaluated yet.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ThreeWayFollowUp {
+    /// The person intends to report (or has reported) to the police.
+    pub will_report: Cell,
+    /// The person has not decided: contact is kept.
+    pub undecided: Cell,
+    /// The person will not report: no follow-up with the police.
+    pub will_not_report: Cell,
+    /// Held, evaluation not recorded yet.
+    pub not_evaluated: Cell,
+}
+
+/// The three-way conversations offered in one quarter and where they stand now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ThreeWayQuarter {
+    /// `2026-Q1`.
+    pub quarter: String,
+    /// The quarter's days inside the asked period.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub offered: Cell,
+    pub declined: Cell,
+    /// Offered or scheduled, not held yet.
+    pub awaiting: Cell,
+    pub held: Cell,
+    pub followed_by: ThreeWayFollowUp,
+}
+
+/// The course of three-way conversations per quarter (the CKM's recommendation 2):
+/// definitions in docs/statistics.md.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ThreeWayCourse {
+    pub period: Period,
+    /// Oldest first.
+    pub quarters: Vec<ThreeWayQuarter>,
+    /// Paths of the cells withheld because they fall below `stats.min_cell`, as
+    /// `2026-Q1.held`.
+    pub suppressed: Vec<String>,
+}
+
+/// The published course from the counts of each quarter, small cells withheld.
+pub fn three_way_course(
+    from: NaiveDate,
+    to: NaiveDate,
+    quarters: &[(Quarter, NaiveDate, NaiveDate, ThreeWayCounts)],
+    min_cell: u32,
+) -> ThreeWayCourse {
+    let mut s = Suppressor {
+        min_cell: u64::from(min_cell),
+        suppressed: Vec::new(),
+    };
+    let quarters = quarters
+        .iter()
+        .map(|(quarter, first, last, c)| {
+            let q = quarter.label();
+            ThreeWayQuarter {
+                offered: s.cell(&format!("{q}.offered"), c.offered),
+                declined: s.cell(&format!("{q}.declined"), c.declined),
+                awaiting: s.cell(&format!("{q}.awaiting"), c.awaiting),
+                held: s.cell(&format!("{q}.held"), c.held),
+                followed_by: ThreeWayFollowUp {
+                    will_report: s.cell(&format!("{q}.followed_by.will_report"), c.will_report),
+                    undecided: s.cell(&format!("{q}.followed_by.undecided"), c.undecided),
+                    will_not_report: s.cell(&format!("{q}.followed_by.will_not_report"), c.will_not_report),
+                    not_evaluated: s.cell(&format!("{q}.followed_by.not_evaluated"), c.held - c.evaluated),
+                },
+                quarter: q,
+                from: *first,
+                to: *last,
+            }
+        })
+        .collect();
+    ThreeWayCourse {
+        period: Period { from, to },
+        quarters,
+        suppressed: s.suppressed,
+    }
 }
 
 /// Rounds to one decimal, as published.
@@ -353,6 +523,51 @@ pub fn rows(report: &Report) -> Vec<(String, String, String)> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_is_cut_into_the_quarters_it_overlaps() {
+        let q = quarters_of(date("2025-12-02"), date("2026-12-01"));
+        let labels: Vec<String> = q.iter().map(|(q, _, _)| q.label()).collect();
+        assert_eq!(labels, ["2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]);
+        assert_eq!((q[0].1, q[0].2), (date("2025-12-02"), date("2025-12-31")));
+        assert_eq!((q[1].1, q[1].2), (date("2026-01-01"), date("2026-03-31")));
+        assert_eq!((q[4].1, q[4].2), (date("2026-10-01"), date("2026-12-01")));
+        assert_eq!(quarters_of(date("2026-05-05"), date("2026-05-05")).len(), 1);
+        assert!(quarters_of(date("2026-05-06"), date("2026-05-05")).is_empty());
+    }
+
+    #[test]
+    fn three_way_course_counts_where_each_conversation_stands_and_withholds_small_cells() {
+        let mut c = ThreeWayCounts::default();
+        c.add("offered", None, 2);
+        c.add("scheduled", None, 3);
+        c.add("declined", None, 7);
+        c.add("held", None, 5);
+        c.add("evaluated", Some("will_report"), 6);
+        c.add("evaluated", Some("will_not_report"), 1);
+        c.add("evaluated", Some("undecided"), 5);
+        assert_eq!(c.offered, 29);
+        assert_eq!(c.held, 17);
+        assert_eq!(c.evaluated, 12);
+        let q = Quarter { year: 2026, number: 2 };
+        let course = three_way_course(
+            date("2026-04-01"),
+            date("2026-06-30"),
+            &[(q, q.first_day(), q.last_day(), c)],
+            5,
+        );
+        let row = &course.quarters[0];
+        assert_eq!(row.quarter, "2026-Q2");
+        assert_eq!(
+            (row.offered, row.declined, row.awaiting, row.held),
+            (Some(29), Some(7), Some(5), Some(17))
+        );
+        assert_eq!(row.followed_by.will_report, Some(6));
+        assert_eq!(row.followed_by.will_not_report, None, "1 is withheld");
+        assert_eq!(row.followed_by.undecided, Some(5));
+        assert_eq!(row.followed_by.not_evaluated, Some(5));
+        assert_eq!(course.suppressed, ["2026-Q2.followed_by.will_not_report"]);
+    }
 
     #[test]
     fn small_counts_are_withheld_zero_and_larger_ones_stand() {

@@ -144,3 +144,89 @@ pub async fn retry(
         .map_err(|e| web_error(lang, e))?;
     Ok(see_other("/admin/outbox?status=dead&done=retried"))
 }
+
+#[derive(Template)]
+#[template(path = "capacity_overview.html")]
+struct CapacityOverviewPage {
+    chrome: Chrome,
+    table: super::console::Table,
+    full: usize,
+    unreported: usize,
+}
+
+/// A report older than this is marked: places change daily in a shelter.
+const STALE_AFTER_HOURS: i64 = 48;
+
+/// Every organisation's capacity-managed services, places free and how old the report is,
+/// full ones first (the directory the API serves, `app::capacity::directory`).
+#[get("/admin/capacity")]
+pub async fn capacity(req: HttpRequest, ctx: Context) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    crate::domain::access::capacity_overview(session.actor.principal())
+        .map_err(|e| web_error(lang, ApiError::from(e)))?;
+    let directory = ctx
+        .read(session.actor.clone(), crate::app::capacity::directory)
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let now = ctx.now().0;
+    // (sort key, row): full first, then not reported, then by places free.
+    let mut lines: Vec<((u8, i32, String), Vec<String>)> = Vec::new();
+    for organisation in &directory.items {
+        for offer in organisation.offers.iter().filter(|o| o.capacity_managed) {
+            let reported = organisation.capacity.iter().find(|c| c.service == offer.service);
+            let (rank, places, places_text, updated) = match reported {
+                Some(c) => {
+                    let mut updated = time::date_time(lang, c.updated_at);
+                    if now - c.updated_at > chrono::Duration::hours(STALE_AFTER_HOURS) {
+                        updated = tr.t1("capacity-stale", "when", &updated);
+                    }
+                    let text = if c.places_free == 0 {
+                        tr.t("capacity-full")
+                    } else {
+                        c.places_free.to_string()
+                    };
+                    (u8::from(c.places_free != 0) * 2, c.places_free, text, updated)
+                }
+                None => (1, 0, tr.t("capacity-unreported"), tr.t("capacity-never")),
+            };
+            lines.push((
+                (rank, places, organisation.name.clone()),
+                vec![
+                    organisation.name.clone(),
+                    tr.label("service", &offer.service),
+                    places_text,
+                    updated,
+                ],
+            ));
+        }
+    }
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    let full = lines.iter().filter(|(key, _)| key.0 == 0).count();
+    let unreported = lines.iter().filter(|(key, _)| key.0 == 1).count();
+    let page = CapacityOverviewPage {
+        chrome: Chrome::signed_in(
+            lang,
+            "/admin/capacity",
+            tr.t("capacity-overview-title"),
+            &session,
+            ctx.registry(),
+        ),
+        table: super::console::Table {
+            head: [
+                "capacity-col-organisation",
+                "capacity-col-service",
+                "capacity-col-places",
+                "capacity-col-updated",
+            ]
+            .iter()
+            .map(|key| tr.t(key))
+            .collect(),
+            rows: lines.into_iter().map(|(_, row)| row).collect(),
+        },
+        full,
+        unreported,
+    };
+    Ok(html(StatusCode::OK, &page))
+}

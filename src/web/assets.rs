@@ -29,6 +29,16 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/static/app.css"),
     },
+    Asset {
+        name: "public.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../web/static/public.css"),
+    },
+    Asset {
+        name: "leave.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/static/leave.js"),
+    },
 ];
 
 /// In the order pages link them: the components, the theme's tokens, the layout.

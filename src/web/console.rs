@@ -695,6 +695,104 @@ pub async fn statistics(
     Ok(html(status, &page))
 }
 
+#[derive(Template)]
+#[template(path = "three_way_course.html")]
+struct ThreeWayCoursePage {
+    chrome: Chrome,
+    form: FormState,
+    period: String,
+    table: Table,
+    suppressed: bool,
+    min_cell: u32,
+}
+
+/// The three-way conversations offered per quarter and how they went (the CKM's
+/// recommendation 2): the API's `GET /stats/three-way-conversations` as a table.
+#[get("/console/three-way-conversations")]
+pub async fn three_way_course(
+    req: HttpRequest,
+    ctx: Context,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = coordinator(&req, &ctx).await?;
+    let today = time::local(ctx.now().0).date();
+    // Four whole quarters and the current one by default.
+    let start = crate::domain::stats::Quarter::of(today - Duration::days(366)).first_day();
+    let (status, form, from, to) = chosen_period(tr, &query, start, today)?;
+    let course = ctx
+        .report(session.actor.clone(), move |c| {
+            crate::app::oversight::three_way_course(c, from, to)
+        })
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let min_cell = ctx.settings().stats.min_cell;
+    let cell = |value: Option<u64>| {
+        value
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| tr.t1("console-suppressed", "min", &min_cell))
+    };
+    let head = [
+        "three-way-col-quarter",
+        "three-way-col-offered",
+        "three-way-col-declined",
+        "three-way-col-awaiting",
+        "three-way-col-held",
+        "three-way-col-will_report",
+        "three-way-col-undecided",
+        "three-way-col-will_not_report",
+        "three-way-col-not_evaluated",
+    ]
+    .iter()
+    .map(|key| tr.t(key))
+    .collect();
+    let rows = course
+        .quarters
+        .iter()
+        .map(|q| {
+            vec![
+                {
+                    let quarter = crate::domain::stats::Quarter::of(q.from);
+                    tr.with(
+                        "three-way-quarter",
+                        &[
+                            ("year", &quarter.year.to_string()),
+                            ("number", &quarter.number.to_string()),
+                        ],
+                    )
+                },
+                cell(q.offered),
+                cell(q.declined),
+                cell(q.awaiting),
+                cell(q.held),
+                cell(q.followed_by.will_report),
+                cell(q.followed_by.undecided),
+                cell(q.followed_by.will_not_report),
+                cell(q.followed_by.not_evaluated),
+            ]
+        })
+        .collect();
+    let page = ThreeWayCoursePage {
+        chrome: Chrome::signed_in(
+            lang,
+            "/console/three-way-conversations",
+            tr.t("three-way-course-title"),
+            &session,
+            ctx.registry(),
+        ),
+        period: tr.with(
+            "console-period",
+            &[("from", &time::date(lang, from)), ("to", &time::date(lang, to))],
+        ),
+        table: Table { head, rows },
+        suppressed: !course.suppressed.is_empty(),
+        min_cell,
+        form,
+    };
+    Ok(html(status, &page))
+}
+
 /// The period a console page asked for (or its default), with the form showing it.
 fn chosen_period(
     tr: Tr,

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod console;
 pub mod forms;
 pub mod i18n;
+pub mod information_point;
 pub mod page;
 pub mod parts;
 pub mod referrals;
@@ -41,6 +42,12 @@ pub const OIDC_COOKIE: &str = "nrm_oidc";
 /// Registers the pages. The API's routes are registered before these.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(assets::serve)
+        .service(information_point::start)
+        .service(information_point::home)
+        .service(information_point::audience)
+        .service(information_point::search)
+        .service(information_point::organisations)
+        .service(information_point::what_happens)
         .service(home)
         .service(language)
         .service(sign_in::form)
@@ -64,10 +71,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(referrals::show)
         .service(referrals::transition)
         .service(referrals::assign_referral)
+        .service(admin::capacity)
         .service(admin::outbox)
         .service(admin::retry)
         .service(console::overview)
         .service(console::audit)
+        .service(console::three_way_course)
         .service(console::statistics)
         .service(console::statistics_csv)
         .service(console::eu_export)

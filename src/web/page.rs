@@ -90,7 +90,11 @@ impl Chrome {
         if crate::domain::access::oversee(actor.principal()).is_ok() {
             item("/console", "nav-console");
             item("/console/statistics", "nav-statistics");
+            item("/console/three-way-conversations", "nav-three-way-course");
             item("/console/audit", "nav-audit");
+        }
+        if crate::domain::access::capacity_overview(actor.principal()).is_ok() {
+            item("/admin/capacity", "nav-capacity-overview");
         }
         if crate::domain::access::outbox(actor.principal()).is_ok() {
             item("/admin/outbox", "nav-outbox");
@@ -106,6 +110,7 @@ impl Chrome {
             ("/cases/new", "/cases"),
             ("/console/audit", "/console"),
             ("/console/statistics", "/console"),
+            ("/console/three-way-conversations", "/console"),
         ] {
             if nav.iter().any(|n| n.href == inner && n.current) {
                 for n in nav.iter_mut().filter(|n| n.href == outer) {

@@ -529,6 +529,14 @@ fn probes(f: &Fixture) -> Vec<Probe> {
         ),
         p(
             "GET",
+            "/api/v1/stats/three-way-conversations",
+            "/api/v1/stats/three-way-conversations?from=2024-01-01&to=2024-12-31".into(),
+            None,
+            None,
+            |w| when(w.fp_coordinator(), Allowed, Forbidden),
+        ),
+        p(
+            "GET",
             "/api/v1/stats/eu",
             "/api/v1/stats/eu?year=2024".into(),
             None,

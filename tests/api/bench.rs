@@ -105,3 +105,62 @@ async fn bench_pages_signs_people_in_and_loads_every_page(backend: Backend) {
     );
 }
 backend_test!(bench_pages_signs_people_in_and_loads_every_page);
+
+/// The console scenario loads every console page for the last 12 months without an error
+/// (here on a small seeded database), the information point scenario every public page.
+async fn bench_console_and_information_point_load_every_page(backend: Backend) {
+    let (database_url, _guard) = fresh_database(backend);
+    let seed = bench_command()
+        .env("RUST_LOG", "warn")
+        .args(["demo", "seed", "--cases", "300", "--days", "365"])
+        .args(["--database-url", &database_url])
+        .output()
+        .unwrap();
+    assert!(seed.status.success(), "{}", String::from_utf8_lossy(&seed.stderr));
+    for (scenario, pages, target) in [
+        (
+            "console",
+            &[
+                "console_today",
+                "console_statistics",
+                "console_statistics_csv",
+                "console_three_way",
+                "console_audit",
+                "admin_capacity",
+            ][..],
+            "Target every console page under 1 s: slowest load ",
+        ),
+        (
+            "information-point",
+            &["info_home", "info_results", "info_organisations", "info_what_happens"],
+            "Target p99 under 20 ms at 16 visitors: slowest page's p99 ",
+        ),
+    ] {
+        let output = bench_command()
+            .env("RUST_LOG", "warn")
+            .args([
+                "bench",
+                "--scenario",
+                scenario,
+                "--duration",
+                "1s",
+                "--concurrency",
+                "4",
+            ])
+            .args(["--repeat", "2", "--database-url", &database_url])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{scenario}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for page in pages {
+            assert_eq!(errors_of(&stdout, page), "0", "{page}:\n{stdout}");
+        }
+        assert!(!stdout.contains("first error"), "{stdout}");
+        assert!(stdout.contains(target), "{stdout}");
+    }
+}
+backend_test!(bench_console_and_information_point_load_every_page);

@@ -92,6 +92,8 @@ async fn whole_handover_in_the_browser(backend: Backend) {
     let base = app_base.clone();
     let Some(app) = on(backend, move |s| {
         s.server.bind = format!("127.0.0.1:{app_port}");
+        // "Leave this page" goes somewhere on loopback: the test reaches no other host.
+        s.web.information_point.leave_url = format!("{base}/health/live");
         s.notifications.public_base_url = base;
         s.web.oidc.issuer = issuer;
         s.web.oidc.client_id = OIDC_CLIENT_ID.into();

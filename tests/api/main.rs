@@ -17,6 +17,7 @@ mod erasure;
 mod errors;
 mod first_use;
 mod health;
+mod information_point;
 mod layers;
 mod limits;
 mod migrations;

@@ -2,7 +2,8 @@
 //! of custom properties that the pages put text (or a control's edge, or the focus ring) on
 //! is resolved through its `var(--other)` references to a hex colour and its contrast ratio
 //! checked, 4.5:1 for text and 3:1 for component boundaries and focus indicators.
-//! `web/static/app.css` may not write colours of its own, only use the theme's tokens.
+//! `web/static/app.css` and `web/static/public.css` may not write colours of their own, only
+//! use the theme's tokens.
 //! Uses only std, so it also runs alone: `rustc --edition 2024 --test tests/api/theme.rs`.
 
 use std::collections::BTreeMap;
@@ -309,12 +310,18 @@ fn theme_references_only_its_own_tokens() {
 }
 
 #[test]
-fn app_css_uses_theme_tokens_and_writes_no_colour() {
+fn app_and_public_css_use_theme_tokens_and_write_no_colour() {
+    for sheet in ["static/app.css", "static/public.css"] {
+        sheet_uses_theme_tokens(sheet);
+    }
+}
+
+fn sheet_uses_theme_tokens(sheet: &str) {
     const NAMED: &[&str] = &[
         "black", "white", "red", "green", "blue", "yellow", "orange", "purple", "grey", "gray", "silver", "navy",
         "teal", "maroon", "olive", "lime", "aqua", "fuchsia", "pink", "brown",
     ];
-    let (app, theme) = match (read("static/app.css"), read("static/theme.css")) {
+    let (app, theme) = match (read(sheet), read("static/theme.css")) {
         (Ok(app), Ok(theme)) => (strip_comments(&app), theme),
         (Err(e), _) | (_, Err(e)) => panic!("{e}"),
     };
@@ -340,11 +347,11 @@ fn app_css_uses_theme_tokens_and_writes_no_colour() {
         }
     }
     for name in referenced_tokens(&app) {
-        // Tokens app.css sets for itself (print-sheet line counts) are declared in app.css.
+        // Tokens a sheet sets for itself (print-sheet line counts) are declared in app.css.
         let local = app.contains(&format!("{name}:"));
         if !tokens.contains_key(&name) && !local {
             problems.push(format!("{name} is not defined in theme.css"));
         }
     }
-    assert!(problems.is_empty(), "app.css: {problems:?}");
+    assert!(problems.is_empty(), "{sheet}: {problems:?}");
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::api_test;
 use crate::helpers::{TestApp, adult_case, expect_problem};
 
-async fn step(app: &TestApp, token: &str, conversation: &Value, body: Value) -> (u16, Value) {
+pub(crate) async fn step(app: &TestApp, token: &str, conversation: &Value, body: Value) -> (u16, Value) {
     let response = app
         .client
         .post(app.url(&format!(
@@ -184,3 +184,13 @@ async fn police_see_only_conversations_they_are_invited_to(app: TestApp) {
     expect_problem(app.get(&conversation_url, &colleague).await, 404).await;
 }
 api_test!(police_see_only_conversations_they_are_invited_to);
+
+pub(crate) async fn offer(app: &TestApp, token: &str, case_id: &str) -> Value {
+    app.post_ok(
+        &format!("/api/v1/cases/{case_id}/three-way-conversations"),
+        token,
+        &json!({}),
+        201,
+    )
+    .await
+}

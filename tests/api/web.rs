@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
-use serde_json::Value;
+use chrono::{Datelike, Duration};
+use serde_json::{Value, json};
 
 use nrm::clock::Clock;
 
@@ -807,6 +807,21 @@ fn every_text_on_the_pages_is_in_both_catalogues() {
         names(&nrm::domain::three_way::ThreeWayState::ALL.map(|v| v.as_str())),
     );
     labels("role", names(&nrm::domain::access::Role::ALL.map(|v| v.as_str())));
+    // The information point.
+    use nrm::domain::information::{Audience, Topic};
+    labels("topic", names(&Topic::ALL.map(|v| v.as_str())));
+    labels("audience", names(&Audience::ALL.map(|v| v.as_str())));
+    labels("info-form", names(&ExploitationForm::ALL.map(|v| v.as_str())));
+    labels("info-error", names(&["age", "form", "region", "language"]));
+    let info = nrm::web::information_point::LANGUAGES.map(|(code, _)| code);
+    labels("language-name", names(&info));
+    labels(
+        "info-for",
+        nrm::web::information_point::AUDIENCES
+            .iter()
+            .map(|a| format!("{a}-title"))
+            .collect(),
+    );
     let exclusions = names(&nrm::domain::routing::ExclusionReason::ALL.map(|v| v.as_str()));
     labels(
         "guard",
@@ -1499,3 +1514,156 @@ async fn an_admin_sends_a_dead_letter_again_from_the_outbox_page(backend: crate:
     assert_eq!(caseworker.get("/admin/outbox").await.status, 403);
 }
 crate::backend_test!(an_admin_sends_a_dead_letter_again_from_the_outbox_page);
+
+async fn the_focal_point_sees_how_three_way_conversations_went_per_quarter(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::on(backend, |s| s.stats.min_cell = 1).await else {
+        return;
+    };
+    let a = app.actors();
+    let case = app.create_case(&a.fier_caseworker, &crate::helpers::adult_case()).await;
+    let id = case["id"].as_str().unwrap();
+    app.consent(&a.fier_caseworker, id, "police_contact", "police").await;
+    let first_day = app.clock.now().date_naive();
+
+    // This quarter: one declined, one held and evaluated (the person will report), one held.
+    let declined = crate::three_way::offer(&app, &a.fier_caseworker, id).await;
+    assert_eq!(
+        crate::three_way::step(&app, &a.fier_caseworker, &declined, json!({"action": "decline"}))
+            .await
+            .0,
+        200
+    );
+    for intention in [Some("will_report"), None] {
+        let offered = crate::three_way::offer(&app, &a.fier_caseworker, id).await;
+        let (_, scheduled) = crate::three_way::step(
+            &app,
+            &a.fier_caseworker,
+            &offered,
+            json!({"action": "schedule", "police_officer": "rechercheur-hans", "scheduled_for": "2027-01-05T14:00:00Z"}),
+        )
+        .await;
+        let (status, held) =
+            crate::three_way::step(&app, &a.fier_caseworker, &scheduled, json!({"action": "hold"})).await;
+        assert_eq!(status, 200, "{held}");
+        if let Some(intention) = intention {
+            let (status, body) = crate::three_way::step(
+                &app,
+                &a.fier_caseworker,
+                &held,
+                json!({"action": "evaluate", "care_evaluation": "Rustig verlopen", "police_evaluation": "Uitleg gegeven", "reporting_intention": intention}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    // Next quarter: one offered, not yet held.
+    app.clock.advance(Duration::days(93));
+    crate::three_way::offer(&app, &a.fier_caseworker, id).await;
+    let last_day = app.clock.now().date_naive();
+
+    let url = format!("/api/v1/stats/three-way-conversations?from={first_day}&to={last_day}");
+    let course: Value = app.get(&url, &a.comensha_coordinator).await.json().await.unwrap();
+    let quarters = course["quarters"].as_array().unwrap();
+    // Two quarters, or three when the 93 days skip one (the middle one is then empty).
+    assert!((2..=3).contains(&quarters.len()), "{course}");
+    let (now, next) = (&quarters[0], &quarters[quarters.len() - 1]);
+    assert_eq!(now["from"], json!(first_day.to_string()));
+    assert_eq!(
+        (&now["offered"], &now["declined"], &now["awaiting"], &now["held"]),
+        (&json!(3), &json!(1), &json!(0), &json!(2)),
+        "{now}"
+    );
+    assert_eq!(
+        now["followed_by"],
+        json!({"will_report": 1, "undecided": 0, "will_not_report": 0, "not_evaluated": 1})
+    );
+    assert_eq!((&next["offered"], &next["awaiting"]), (&json!(1), &json!(1)), "{next}");
+    assert_eq!(next["to"], json!(last_day.to_string()));
+    // Only the focal point's coordinators; bad periods are problems.
+    crate::helpers::expect_problem(app.get(&url, &a.fier_caseworker).await, 403).await;
+    let problem = crate::helpers::expect_problem(
+        app.get(
+            "/api/v1/stats/three-way-conversations?from=2026-02-30",
+            &a.comensha_coordinator,
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(problem.to_string().contains("from"), "{problem}");
+
+    // The console's page: the same figures, per quarter.
+    let mut coordinator = Browser::new(&app);
+    coordinator.sign_in("comensha:coordinator").await;
+    let page = coordinator
+        .get(&format!(
+            "/console/three-way-conversations?from={first_day}&to={last_day}"
+        ))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let rows: Vec<&str> = page.body.split("<tr class=\"utrecht-table__row\">").skip(2).collect();
+    assert_eq!(rows.len(), quarters.len(), "{}", page.body);
+    let cells = |row: &str| -> Vec<String> {
+        row.split('<')
+            .filter_map(|part| part.split_once('>').map(|(_, text)| text.trim().to_string()))
+            .filter(|text| !text.is_empty())
+            .collect()
+    };
+    let label = format!("{} K{}", first_day.year(), (first_day.month() - 1) / 3 + 1);
+    assert_eq!(
+        cells(rows[0]),
+        [label.as_str(), "3", "1", "0", "2", "1", "0", "0", "1"],
+        "{}",
+        rows[0]
+    );
+    assert!(page.has("Daarna: wil aangifte doen"), "{}", page.body);
+    let mut caseworker = Browser::new(&app);
+    caseworker.sign_in("fier:caseworker").await;
+    assert_eq!(caseworker.get("/console/three-way-conversations").await.status, 403);
+}
+crate::backend_test!(the_focal_point_sees_how_three_way_conversations_went_per_quarter);
+
+async fn the_focal_point_sees_every_organisations_capacity_full_ones_first(app: TestApp) {
+    let report = |org: &'static str, places: i64| {
+        let app = &app;
+        async move {
+            let token = app.token(&format!("{org}-intake"), org, &["intake"]);
+            let response = app
+                .client
+                .put(app.url(&format!("/api/v1/organisations/{org}/capacity")))
+                .bearer_auth(token)
+                .json(&json!({"services": [{"service": "shelter_placement", "places_free": places}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    report("fier", 4).await;
+    report("zorgcoordinatie-rotterdam", 0).await;
+    for persona in ["comensha:coordinator", "comensha:admin"] {
+        let mut focal_point = Browser::new(&app);
+        focal_point.sign_in(persona).await;
+        let page = focal_point.get("/admin/capacity").await;
+        assert_eq!(page.status, 200, "{persona}: {}", page.body);
+        assert_private(&page);
+        assert!(page.has("href=\"/admin/capacity\""), "in the menu of {persona}");
+        let body = &page.body[page.body.find("<tbody").unwrap()..];
+        let full = body.find("Zorgcoördinatie Mensenhandel Rotterdam").unwrap();
+        let unreported = body.find("Nidos").unwrap();
+        let reported = body.find("Fier (Chat met Fier, Keerpunt)").unwrap();
+        assert!(
+            full < unreported && unreported < reported,
+            "full, never reported, places free:\n{body}"
+        );
+        assert!(body.contains("vol (0)") && body.contains(">4<"), "{body}");
+        assert!(page.has("Vol: 1."), "{}", page.body);
+    }
+    // The page is the focal point's: not another organisation's admin, not a caseworker.
+    for persona in ["csg:admin", "fier:caseworker"] {
+        let mut other = Browser::new(&app);
+        other.sign_in(persona).await;
+        assert_eq!(other.get("/admin/capacity").await.status, 403, "{persona}");
+    }
+}
+api_test!(the_focal_point_sees_every_organisations_capacity_full_ones_first);

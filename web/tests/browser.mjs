@@ -3,7 +3,7 @@
 // sign-in at an OpenID provider. Labels come from web/i18n/{nl,en}.ftl, so the test follows
 // the catalogues instead of hard-coding texts.
 // Usage: node web/tests/browser.mjs --base http://127.0.0.1:APP --out DIR [--oidc-login org:role]
-//          [--langs nl,en] [--only handover,stale,csrf,pages,oidc]
+//          [--langs nl,en] [--only handover,stale,csrf,pages,info,oidc]
 // Exit 0 only when every scenario passed and axe found no violation on any page.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ const { values: opt } = parseArgs({
   options: { base: { type: 'string' }, out: { type: 'string' }, 'oidc-login': { type: 'string' }, langs: { type: 'string', default: 'nl,en' }, only: { type: 'string' } },
 });
 if (!opt.base || !opt.out) {
-  console.error('usage: browser.mjs --base URL --out DIR [--oidc-login org:role] [--langs nl,en] [--only handover,stale,csrf,pages,oidc]');
+  console.error('usage: browser.mjs --base URL --out DIR [--oidc-login org:role] [--langs nl,en] [--only handover,stale,csrf,pages,info,oidc]');
   process.exit(2);
 }
 const base = opt.base.replace(/\/$/, '');
@@ -408,6 +408,14 @@ async function everyPage({ open, t, lang }) {
   await see(coordinator.getByRole('heading', { name: t('stats-title'), level: 1 }), 'the statistics page');
   await see(coordinator.getByRole('link', { name: t('stats-csv') }), 'the CSV download');
   await check(coordinator, lang, 'statistics');
+  step('the three-way conversations per quarter');
+  await submit(coordinator, coordinator.getByRole('link', { name: t('nav-three-way-course'), exact: true }));
+  await see(coordinator.getByRole('heading', { name: t('three-way-course-title'), level: 1 }), 'the three-way conversations page');
+  await check(coordinator, lang, 'three-way-course');
+  step("every organisation's capacity");
+  await submit(coordinator, coordinator.getByRole('link', { name: t('nav-capacity-overview'), exact: true }));
+  await see(coordinator.getByRole('heading', { name: t('capacity-overview-title'), level: 1 }), 'the capacity overview');
+  await check(coordinator, lang, 'capacity-overview');
   step('the audit trail and its verification');
   await submit(coordinator, coordinator.getByRole('link', { name: t('nav-audit'), exact: true }));
   await see(coordinator.getByRole('heading', { name: t('audit-title') }), 'the audit trail');
@@ -442,6 +450,58 @@ async function everyPage({ open, t, lang }) {
   const forbidden = await intake.goto(`${base}/cases/new`);
   assert.equal(forbidden.status(), 403);
   await check(intake, lang, 'forbidden');
+}
+
+// The public information point: no sign-in, no cookies, nothing from another host, the
+// question answered in order, and the way out (button and Escape) leaving no entry behind.
+async function informationPoint({ open, t, lang }) {
+  const page = await open();
+  const elsewhere = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base)) elsewhere.push(r.url()); });
+  step('the start');
+  await page.goto(`${base}/hulp/${lang}`);
+  await see(page.getByRole('heading', { name: t('info-home-title'), level: 1 }), 'the information point');
+  await see(page.getByRole('link', { name: t('info-contact-chat-anonymous') }), 'anonymous chat first');
+  await check(page, lang, 'info-home');
+  const leaveUrl = await page.locator('#nrm-leave').getAttribute('href');
+  step('a page for the people around a victim');
+  await submit(page, page.getByRole('navigation', { name: t('info-nav-label') }).getByRole('link', { name: t('info-nav-naasten'), exact: true }));
+  await see(page.getByRole('heading', { name: t('info-for-naasten-title'), level: 1 }), 'the page for family and friends');
+  await check(page, lang, 'info-naasten');
+  step('16, forced to sell drugs, near Rotterdam, Polish');
+  await page.getByLabel(t('info-q-age'), { exact: true }).fill('16');
+  await page.getByLabel(t('info-q-form'), { exact: true }).selectOption('criminal');
+  await page.getByLabel(t('info-q-region'), { exact: true }).selectOption('rotterdam');
+  await page.getByLabel(t('info-q-language'), { exact: true }).selectOption('pl');
+  await submit(page, button(page, t('info-q-submit')));
+  assert.match(page.url(), /\/zoeken\?age=16&form=criminal&region=rotterdam&language=pl$/, `the question in the address: ${page.url()}`);
+  const order = await page.locator('.nrm-results > li h2').allInnerTexts();
+  assert.deepEqual(order.slice(0, 2), [organisations.fier, organisations['zorgcoordinatie-rotterdam']], `the order: ${order}`);
+  assert.ok(!order.includes(organisations.csg), `CSG does not fit: ${order}`);
+  await see(page.getByText(t('info-language-missing', { language: t('language-name-pl') })), 'no one lists Polish');
+  await check(page, lang, 'info-results');
+  step('Escape leaves, and the visit is not in the back history');
+  await Promise.all([page.waitForURL(leaveUrl), page.keyboard.press('Escape')]);
+  await page.goBack().catch(() => null);
+  assert.ok(!page.url().includes('/hulp'), `back after leaving must not return to the information point: ${page.url()}`);
+  assert.deepEqual(elsewhere, [], 'no request to another host');
+  assert.deepEqual(await page.context().cookies(), [], 'no cookie');
+
+  const other = await open();
+  step('the organisations, what happens, a wrong answer');
+  await other.goto(`${base}/hulp/${lang}/organisaties`);
+  await see(other.getByRole('heading', { name: t('info-organisations-title'), level: 1 }), 'every organisation');
+  await check(other, lang, 'info-organisations');
+  await other.goto(`${base}/hulp/${lang}/wat-gebeurt-er`);
+  await see(other.getByRole('heading', { name: t('info-wh-reflection-title') }), 'the reflection period');
+  await check(other, lang, 'info-what-happens');
+  const wrong = await other.goto(`${base}/hulp/${lang}/zoeken?age=zestien`);
+  assert.equal(wrong.status(), 422);
+  await see(other.getByRole('link', { name: t('info-error-age') }), 'the problem, linked to its field');
+  await check(other, lang, 'info-error');
+  step('the leave button');
+  await Promise.all([other.waitForURL(leaveUrl), other.locator('#nrm-leave').click()]);
+  assert.deepEqual(await other.context().cookies(), [], 'no cookie');
 }
 
 // Sign-in at the organisation's OpenID provider (devInteractions of web/tests/oidc-provider.mjs).
@@ -516,6 +576,7 @@ try {
     if (wanted('stale')) await scenario(browser, 'stale form', lang, staleForm);
     if (wanted('csrf')) await scenario(browser, 'CSRF', lang, forgedCsrf);
     if (wanted('pages')) await scenario(browser, 'every page', lang, everyPage);
+    if (wanted('info')) await scenario(browser, 'information point', lang, informationPoint);
     if (opt['oidc-login'] && wanted('oidc')) await scenario(browser, `OIDC sign-in as ${opt['oidc-login']}`, lang, oidcSignIn);
   }
 } finally {
