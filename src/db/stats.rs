@@ -236,40 +236,43 @@ pub fn referral_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate)
     Ok(counts)
 }
 
+/// The three-way conversations a query selects, grouped by state and intention and folded
+/// into counts.
+macro_rules! three_way_by_state {
+    ($query:expr, $conn:expr) => {{
+        let rows: Vec<(String, Option<String>, i64)> = $query
+            .group_by((
+                three_way_conversations::state,
+                three_way_conversations::reporting_intention,
+            ))
+            .select((
+                three_way_conversations::state,
+                three_way_conversations::reporting_intention,
+                diesel::dsl::count_star(),
+            ))
+            .load($conn)?;
+        Ok(fold_three_way(rows))
+    }};
+}
+
 pub fn three_way_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<ThreeWayCounts> {
-    let rows: Vec<(String, Option<String>, i64)> = three_way_conversations::table
-        .inner_join(cases::table)
-        .filter(cases::contact_date.ge(from))
-        .filter(cases::contact_date.le(to))
-        .group_by((
-            three_way_conversations::state,
-            three_way_conversations::reporting_intention,
-        ))
-        .select((
-            three_way_conversations::state,
-            three_way_conversations::reporting_intention,
-            diesel::dsl::count_star(),
-        ))
-        .load(conn)?;
-    Ok(fold_three_way(rows))
+    three_way_by_state!(
+        three_way_conversations::table
+            .inner_join(cases::table)
+            .filter(cases::contact_date.ge(from))
+            .filter(cases::contact_date.le(to)),
+        conn
+    )
 }
 
 /// Three-way conversations offered (created) in [from, to), by where they stand now.
 pub fn three_way_offered_in(conn: &mut AnyConnection, from: Instant, to: Instant) -> QueryResult<ThreeWayCounts> {
-    let rows: Vec<(String, Option<String>, i64)> = three_way_conversations::table
-        .filter(three_way_conversations::created_at.ge(from))
-        .filter(three_way_conversations::created_at.lt(to))
-        .group_by((
-            three_way_conversations::state,
-            three_way_conversations::reporting_intention,
-        ))
-        .select((
-            three_way_conversations::state,
-            three_way_conversations::reporting_intention,
-            diesel::dsl::count_star(),
-        ))
-        .load(conn)?;
-    Ok(fold_three_way(rows))
+    three_way_by_state!(
+        three_way_conversations::table
+            .filter(three_way_conversations::created_at.ge(from))
+            .filter(three_way_conversations::created_at.lt(to)),
+        conn
+    )
 }
 
 fn fold_three_way(rows: Vec<(String, Option<String>, i64)>) -> ThreeWayCounts {

@@ -97,7 +97,7 @@ impl Frame {
 }
 
 /// A choice of a select: value, label, and the label's language when not the page's.
-pub struct Option_ {
+pub struct SelectOption {
     pub value: String,
     pub label: String,
     pub lang: Option<&'static str>,
@@ -107,9 +107,9 @@ pub struct Option_ {
 /// The four optional questions as the form shows them.
 pub struct QuestionForm {
     pub age: String,
-    pub forms: Vec<Option_>,
-    pub regions: Vec<Option_>,
-    pub languages: Vec<Option_>,
+    pub forms: Vec<SelectOption>,
+    pub regions: Vec<SelectOption>,
+    pub languages: Vec<SelectOption>,
     /// (field, message), in the form's order.
     pub errors: Vec<(String, String)>,
 }
@@ -221,7 +221,7 @@ fn question_form(tr: &Tr, registry: &Registry, answers: &Answers, errors: &[Fiel
         age: answered(&answers.age).unwrap_or("").to_string(),
         forms: ExploitationForm::ALL
             .iter()
-            .map(|f| Option_ {
+            .map(|f| SelectOption {
                 value: f.as_str().to_string(),
                 label: tr.label("info-form", f),
                 lang: None,
@@ -231,7 +231,7 @@ fn question_form(tr: &Tr, registry: &Registry, answers: &Answers, errors: &[Fiel
         regions: registry
             .regions
             .iter()
-            .map(|r| Option_ {
+            .map(|r| SelectOption {
                 value: r.clone(),
                 label: tr.label("region", r),
                 lang: None,
@@ -242,7 +242,7 @@ fn question_form(tr: &Tr, registry: &Registry, answers: &Answers, errors: &[Fiel
             .into_iter()
             .map(|code| {
                 let own = LANGUAGES.iter().find(|(c, _)| *c == code);
-                Option_ {
+                SelectOption {
                     label: language_name(&code).to_string(),
                     // Named in itself: marked as that language unless it is the page's.
                     lang: own.map(|(c, _)| *c).filter(|c| *c != tr.code()),
@@ -408,18 +408,7 @@ fn police(tr: &Tr, registry: &Registry) -> Vec<Card> {
 /// hosts' sight, and never a cookie.
 fn public_page(status: StatusCode, template: &impl Template) -> HttpResponse {
     let mut response = HttpResponse::build(status);
-    response
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .insert_header((
-            header::HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        ));
+    super::page::headers_with_policy(&mut response, CONTENT_SECURITY_POLICY);
     match template.render() {
         Ok(body) => response.content_type("text/html; charset=utf-8").body(body),
         Err(error) => {

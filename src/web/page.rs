@@ -212,12 +212,14 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// Pages hold case data: never cached, never framed, never sent with a referrer.
 pub fn secure_headers(response: &mut actix_web::HttpResponseBuilder) {
+    headers_with_policy(response, CONTENT_SECURITY_POLICY);
+}
+
+/// The same headers with another content security policy (the information point's).
+pub fn headers_with_policy(response: &mut actix_web::HttpResponseBuilder, policy: &'static str) {
     response
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy)))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .insert_header((
