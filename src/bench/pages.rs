@@ -8,7 +8,7 @@
 //! under concurrent anonymous visitors.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::{BenchPlan, Client, OpStats, Phase, Pick, RECEIVER, Tokens, header, percentile, service_for, tokens};
@@ -106,6 +106,23 @@ impl Browser {
     }
 }
 
+/// Waits for every client and gathers what they measured into one phase.
+async fn gathered(
+    name: String,
+    started: Instant,
+    handles: Vec<tokio::task::JoinHandle<BTreeMap<&'static str, OpStats>>>,
+) -> Result<Phase, String> {
+    let mut phase = Phase {
+        name,
+        ..Phase::default()
+    };
+    for handle in handles {
+        phase.merge(handle.await.map_err(|e| e.to_string())?);
+    }
+    phase.elapsed = started.elapsed();
+    Ok(phase)
+}
+
 /// Submitted referrals to CSG, a quarter of them taken further, for the pages to show.
 async fn referrals_to_show(
     http: &reqwest::Client,
@@ -157,15 +174,11 @@ pub(super) async fn pages(plan: &BenchPlan, settings: Settings) -> Result<(), St
     }
     let started = Instant::now();
     let deadline = started + plan.duration;
-    let measured = Arc::new(Mutex::new(Phase {
-        name: format!("Pages, {} signed-in people", plan.concurrency),
-        ..Phase::default()
-    }));
     let handles: Vec<_> = browsers
         .into_iter()
         .enumerate()
         .map(|(worker, mut browser)| {
-            let (ids, measured) = (ids.clone(), measured.clone());
+            let ids = ids.clone();
             tokio::spawn(async move {
                 let mut pick = Pick(worker as u64 + 7);
                 while Instant::now() < deadline {
@@ -179,17 +192,16 @@ pub(super) async fn pages(plan: &BenchPlan, settings: Settings) -> Result<(), St
                         browser.page("page_cases", "/cases").await;
                     }
                 }
-                if let Ok(mut phase) = measured.lock() {
-                    phase.merge(browser.ops);
-                }
+                browser.ops
             })
         })
         .collect();
-    for handle in handles {
-        handle.await.map_err(|e| e.to_string())?;
-    }
-    let mut phase = std::mem::take(&mut *measured.lock().map_err(|e| e.to_string())?);
-    phase.elapsed = started.elapsed();
+    let mut phase = gathered(
+        format!("Pages, {} signed-in people", plan.concurrency),
+        started,
+        handles,
+    )
+    .await?;
     phase.print();
     let p99 = |op: &str| {
         phase
@@ -277,13 +289,8 @@ pub(super) async fn information_point(plan: &BenchPlan, settings: Settings) -> R
     ];
     let started = Instant::now();
     let deadline = started + plan.duration;
-    let measured = Arc::new(Mutex::new(Phase {
-        name: format!("Information point, {} visitors", plan.concurrency),
-        ..Phase::default()
-    }));
     let handles: Vec<_> = (0..plan.concurrency)
         .map(|worker| {
-            let measured = measured.clone();
             let mut visitor = Browser {
                 http: http.clone(),
                 base: service.base.clone(),
@@ -306,17 +313,16 @@ pub(super) async fn information_point(plan: &BenchPlan, settings: Settings) -> R
                         .page("info_what_happens", &format!("/hulp/{lang}/wat-gebeurt-er"))
                         .await;
                 }
-                if let Ok(mut phase) = measured.lock() {
-                    phase.merge(visitor.ops);
-                }
+                visitor.ops
             })
         })
         .collect();
-    for handle in handles {
-        handle.await.map_err(|e| e.to_string())?;
-    }
-    let mut phase = std::mem::take(&mut *measured.lock().map_err(|e| e.to_string())?);
-    phase.elapsed = started.elapsed();
+    let mut phase = gathered(
+        format!("Information point, {} visitors", plan.concurrency),
+        started,
+        handles,
+    )
+    .await?;
     phase.print();
     let worst = phase
         .ops

@@ -6,8 +6,6 @@
 //! Eligibility is the directory's own (`ServiceOffer::admits_*`, the same checks routing
 //! makes); nothing here asks for or keeps who is asking. Pure: no I/O.
 
-use std::collections::BTreeSet;
-
 use crate::domain::case::{Age, ExploitationForm, Gender, NationalityGroup};
 use crate::domain::organisation::{Organisation, OrganisationKind, PublicListing, Registry, ServiceOffer};
 use crate::domain::text::text_enum;
@@ -67,22 +65,17 @@ pub struct Entry<'a> {
 impl Entry<'_> {
     /// The topics the organisation's offers cover, in [`Topic::ALL`] order.
     pub fn topics(&self) -> Vec<Topic> {
-        let mut topics = BTreeSet::new();
-        for offer in self.offers {
-            for (form, topic) in FORM_TOPICS {
-                if offer.admits_form(form) {
-                    topics.insert(topic as u8);
-                }
-            }
-            for (service, topic) in SERVICE_TOPICS {
-                if offer.service == service {
-                    topics.insert(topic as u8);
-                }
-            }
-        }
+        let covers = |offer: &ServiceOffer, topic: Topic| {
+            FORM_TOPICS
+                .iter()
+                .any(|(form, t)| *t == topic && offer.admits_form(*form))
+                || SERVICE_TOPICS
+                    .iter()
+                    .any(|(service, t)| *t == topic && offer.service == *service)
+        };
         Topic::ALL
             .into_iter()
-            .filter(|t| topics.contains(&(*t as u8)))
+            .filter(|topic| self.offers.iter().any(|offer| covers(offer, *topic)))
             .collect()
     }
 
