@@ -33,6 +33,7 @@ pub struct Settings {
     pub deadlines: DeadlineSettings,
     pub stats: StatsSettings,
     pub notifications: NotificationSettings,
+    pub webhooks: WebhookSettings,
     pub smtp: SmtpSettings,
     pub crypto: CryptoSettings,
     pub retention: RetentionSettings,
@@ -79,6 +80,19 @@ pub struct JwtSettings {
     pub jwks_file: String,
     pub jwks_refresh_min_seconds: u64,
     pub default_token_ttl: String,
+    /// The systems of organisations that act with client-credentials tokens.
+    pub machine_clients: Vec<MachineClientSettings>,
+}
+
+/// One machine client: its OAuth client id at the identity provider, the organisation it
+/// belongs to, and the most its tokens may do (`nrm:case.open`, ...). A token's scopes
+/// beyond these are ignored.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineClientSettings {
+    pub client_id: String,
+    pub organisation: String,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -123,6 +137,25 @@ pub struct NotificationSettings {
     pub retry_max: String,
     pub max_attempts: u32,
     pub deadline_check_interval: String,
+}
+
+/// Webhook delivery (docs/integration.md §2).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub poll_interval: String,
+    pub lease: String,
+    /// The whole of one attempt: connect, send, answer.
+    pub timeout: String,
+    pub retry_base: String,
+    pub retry_max: String,
+    /// A subscription whose every attempt failed for this long is disabled.
+    pub disable_after: String,
+    /// The longest overlap a secret rotation may give the previous secret.
+    pub max_rotation_overlap: String,
+    /// Addresses or ranges deliveries may reach although they are not public (a partner's
+    /// private link; tests list loopback). Plain http is allowed to these only.
+    pub allowed_addresses: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -398,6 +431,47 @@ impl Settings {
             setting: "jwt.default_token_ttl",
             problem,
         })?;
+        let w = &self.webhooks;
+        for (setting, text) in [
+            ("webhooks.poll_interval", &w.poll_interval),
+            ("webhooks.lease", &w.lease),
+            ("webhooks.timeout", &w.timeout),
+            ("webhooks.retry_base", &w.retry_base),
+            ("webhooks.retry_max", &w.retry_max),
+            ("webhooks.disable_after", &w.disable_after),
+            ("webhooks.max_rotation_overlap", &w.max_rotation_overlap),
+        ] {
+            parse_duration(text).map_err(|problem| ConfigError::Invalid { setting, problem })?;
+        }
+        if let Some(bad) = w
+            .allowed_addresses
+            .iter()
+            .find(|a| crate::domain::webhook::AddressRange::parse(a).is_none())
+        {
+            return Err(ConfigError::Invalid {
+                setting: "webhooks.allowed_addresses",
+                problem: format!("`{bad}` is not an address or range such as 10.20.0.0/16"),
+            });
+        }
+        for client in &self.jwt.machine_clients {
+            let known = crate::domain::access::Scope::ALL.map(|s| s.as_str()).join(", ");
+            if client.client_id.trim().is_empty() {
+                return Err(ConfigError::Invalid {
+                    setting: "jwt.machine_clients",
+                    problem: "a client_id is empty".into(),
+                });
+            }
+            if let Some(unknown) = client
+                .scopes
+                .iter()
+                .find(|s| crate::domain::access::Scope::parse(s).is_none())
+            {
+                return Err(ConfigError::Invalid {
+                    setting: "jwt.machine_clients",
+                    problem: format!("`{unknown}` is not a scope of nrm (use {known})"),
+                });
+            }
+        }
         Ok(())
     }
 

@@ -233,13 +233,18 @@ impl Keyring {
     }
 }
 
-/// A secret of `bytes` random bytes from the operating system, base64url without padding
-/// (session ids, CSRF tokens).
-pub fn random_token(bytes: usize) -> String {
+/// `bytes` random bytes from the operating system (webhook signing secrets).
+pub fn random_bytes(bytes: usize) -> Vec<u8> {
     use chacha20poly1305::aead::rand_core::RngCore;
     let mut buffer = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buffer);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buffer)
+    buffer
+}
+
+/// A secret of `bytes` random bytes from the operating system, base64url without padding
+/// (session ids, CSRF tokens).
+pub fn random_token(bytes: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes(bytes))
 }
 
 /// SHA-256 of `text`, in hex: how a session's secret is stored.

@@ -300,6 +300,7 @@ fn audit(
         outcome: "ok".into(),
         prev_hash: String::new(),
         hash: String::new(),
+        actor_kind: "person".into(),
     }
 }
 

@@ -208,6 +208,9 @@ impl Application {
         let auth_data = web::Data::new(authenticator);
         let notifier = Notifier::new(Arc::new(registry.clone()), &settings.notifications.public_base_url);
         let delivery = Delivery::from_settings(&settings).map_err(|e| StartupError::Config(e.to_string()))?;
+        let webhook_delivery =
+            notify::webhooks::WebhookDelivery::from_settings(&settings, keyring.clone(), notifier.clone())
+                .map_err(|e| StartupError::Config(e.to_string()))?;
         let limits = settings
             .deadline_limits()
             .map_err(|e| StartupError::Config(e.to_string()))?;
@@ -234,6 +237,12 @@ impl Application {
                 retention_interval,
             )),
             tokio::spawn(worker::run(db.clone(), clock.clone(), delivery, notify::worker_id())),
+            tokio::spawn(notify::webhooks::run(
+                db.clone(),
+                clock.clone(),
+                webhook_delivery,
+                notify::worker_id(),
+            )),
             tokio::spawn(db::audit::run_sealer(db.clone())),
             tokio::spawn(telemetry::report_protocol_errors(protocol_errors_every)),
             tokio::spawn(purge_sessions(db.clone(), clock.clone(), session_limits)),

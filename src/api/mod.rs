@@ -14,6 +14,7 @@ pub mod privacy;
 pub mod referrals;
 pub mod routing;
 pub mod three_way;
+pub mod webhooks;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -105,7 +106,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(oversight::three_way_course)
             .service(oversight::eu_export)
             .service(admin::outbox_list)
-            .service(admin::outbox_retry),
+            .service(admin::outbox_retry)
+            .service(webhooks::create)
+            .service(webhooks::list)
+            .service(webhooks::get)
+            .service(webhooks::remove)
+            .service(webhooks::rotate_secret)
+            .service(webhooks::pause)
+            .service(webhooks::resume)
+            .service(webhooks::deliveries),
     );
 }
 

@@ -173,11 +173,8 @@ pub fn report(ctx: &mut Ctx, slug: &str, reports: Vec<CapacityReport>) -> AppRes
         .map(|(s, n)| format!("{s}={n}"))
         .collect::<Vec<_>>()
         .join(",");
-    let entry = crate::db::audit::NewAuditEntry::new("organisation.capacity", "organisation", slug, None, &outcome).by(
-        &ctx.actor.sub,
-        &ctx.actor.org,
-        ctx.actor.roles_text(),
-    );
+    let entry = crate::db::audit::NewAuditEntry::new("organisation.capacity", "organisation", slug, None, &outcome)
+        .by_actor(ctx.actor);
     crate::db::audit::append(ctx.conn, &entry, ctx.now)?;
     organisation(ctx, slug)
 }

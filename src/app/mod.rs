@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod referrals;
 pub mod sessions;
 pub mod three_way;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -225,7 +226,7 @@ impl Ctx<'_> {
             case_id.map(|c| Id(c.0)),
             outcome,
         )
-        .by(&self.actor.sub, &self.actor.org, self.actor.roles_text());
+        .by_actor(self.actor);
         crate::db::audit::append(self.conn, &entry, self.now)?;
         Ok(())
     }

@@ -32,6 +32,9 @@ pub fn day_bounds(from: NaiveDate, to: NaiveDate) -> (Instant, Instant) {
 pub struct AuditEntryView {
     pub seq: i64,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// `person` or `machine` (a system of the organisation, with a client-credentials
+    /// token: then `actor_sub` is its client id and `actor_roles` its scopes).
+    pub actor_kind: String,
     pub actor_sub: String,
     pub actor_org: String,
     pub actor_roles: String,
@@ -54,6 +57,7 @@ fn entry_view(row: AuditRow) -> AuditEntryView {
     AuditEntryView {
         seq: row.seq,
         at: row.at.0,
+        actor_kind: row.actor_kind,
         actor_sub: row.actor_sub,
         actor_org: row.actor_org,
         actor_roles: row.actor_roles,

@@ -636,6 +636,12 @@ fn write_transition(
         outcome: ctx.seal_opt("referral_history.outcome", entry_id, texts(&request.outcome)),
     };
     referral_rows::add_history(ctx.conn, &entry)?;
+    ctx.services.notifier.referral_event(
+        ctx.conn,
+        &referral_rows::ReferralRow::from(&after),
+        request.action.as_str(),
+        ctx.now,
+    )?;
     if let Some((to, kind)) = notice {
         let recipient = match to {
             NoticeTo::Sender => after.from_organisation.clone(),

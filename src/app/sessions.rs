@@ -127,6 +127,7 @@ pub fn resume(
             at_focal_point: focal_point == Some(row.organisation.as_str()),
             org: row.organisation,
             roles,
+            machine: None,
         },
         display_name: row.display_name,
         csrf_token: row.csrf_token,

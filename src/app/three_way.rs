@@ -191,6 +191,11 @@ pub fn transition(
     if !rows::save_conversation(ctx.conn, &after, conversation.version)? {
         return Err(AppError::StaleVersion);
     }
+    if request.action == ThreeWayAction::Schedule {
+        ctx.services
+            .notifier
+            .three_way_requested(ctx.conn, id.0, &after.police_organisation, ctx.now)?;
+    }
     ctx.audit(
         &format!("three_way.{}", request.action.as_str()),
         "three_way_conversation",

@@ -8,7 +8,7 @@
 mod keys;
 pub mod oidc;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -22,7 +22,7 @@ pub use keys::KeyError;
 use keys::KeyStore;
 use oidc::{Oidc, OidcError, Pending};
 
-pub use crate::domain::access::{Actor, Role};
+pub use crate::domain::access::{Actor, Role, Scope};
 
 /// A token's `aud`: one audience or several (RFC 7519 §4.1.3; Keycloak sends an array).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,9 +33,12 @@ pub enum Audience {
 }
 
 /// The claims `nrm` reads. `roles` stays text here so unknown roles do not fail decoding.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A person's token needs `sub`; a machine's token (client credentials) names its client in
+/// `client_id` (RFC 9068) or `azp` (Keycloak, Entra ID) and what it may do in `scope`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Claims {
-    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
     pub org: String,
     #[serde(default)]
     pub roles: Vec<String>,
@@ -45,6 +48,19 @@ pub struct Claims {
     pub aud: Audience,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    /// Space-separated scopes (RFC 9068 §2.2.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl Default for Audience {
+    fn default() -> Self {
+        Audience::Many(Vec::new())
+    }
 }
 
 /// Which check a token failed. Never carries a claim value or the token: this is what the
@@ -75,6 +91,8 @@ pub enum AuthError {
     EmptySubject,
     #[error("organisation is not in the registry")]
     UnknownOrganisation,
+    #[error("machine client used for another organisation")]
+    MachineOrganisation,
 }
 
 impl AuthError {
@@ -106,6 +124,13 @@ pub struct Authenticator {
     organisations: HashSet<String>,
     focal_point: Option<String>,
     oidc: Option<Oidc>,
+    /// Machine clients by client id: their organisation and the most their tokens may do.
+    machine_clients: HashMap<String, MachineClient>,
+}
+
+struct MachineClient {
+    organisation: String,
+    scopes: Vec<Scope>,
 }
 
 /// A person signed in at the OpenID provider.
@@ -129,6 +154,26 @@ impl Authenticator {
     ) -> Result<Self, KeyError> {
         let allowed = parse_algorithms(&settings.jwt.algorithms)?;
         let keys = KeyStore::from_settings(settings, &allowed)?;
+        let mut machine_clients = HashMap::new();
+        for client in &settings.jwt.machine_clients {
+            if !organisations.contains(&client.organisation) {
+                return Err(KeyError::Config(format!(
+                    "jwt.machine_clients: `{}` is not an organisation of the registry",
+                    client.organisation
+                )));
+            }
+            let scopes = client.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+            let known = MachineClient {
+                organisation: client.organisation.clone(),
+                scopes,
+            };
+            if machine_clients.insert(client.client_id.clone(), known).is_some() {
+                return Err(KeyError::Config(format!(
+                    "jwt.machine_clients: `{}` is listed twice",
+                    client.client_id
+                )));
+            }
+        }
         Ok(Self {
             issuer: settings.jwt.issuer.clone(),
             audience: settings.jwt.audience.clone(),
@@ -138,6 +183,7 @@ impl Authenticator {
             organisations,
             focal_point,
             oidc: Oidc::from_settings(settings)?,
+            machine_clients,
         })
     }
 
@@ -184,10 +230,37 @@ impl Authenticator {
         validation.set_issuer(&[&self.issuer]);
         // A string, or an array that contains it (RFC 7519 §4.1.3).
         validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // `sub` is required of people below: a client-credentials token may lack it.
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| AuthError::from_jwt(&e))?;
         let claims = data.claims;
-        self.actor(claims.sub, claims.org, &claims.roles)
+        let client = claims.client_id.as_deref().or(claims.azp.as_deref());
+        if let Some((client_id, known)) = client.and_then(|c| self.machine_clients.get_key_value(c)) {
+            return self.machine(client_id, known, &claims);
+        }
+        self.actor(claims.sub.unwrap_or_default(), claims.org, &claims.roles)
+    }
+
+    /// A listed machine client: its own organisation only, no roles whatever the token says,
+    /// the scopes both granted by the token and allowed by the configuration.
+    fn machine(&self, client_id: &str, known: &MachineClient, claims: &Claims) -> Result<Actor, AuthError> {
+        if claims.org != known.organisation {
+            return Err(AuthError::MachineOrganisation);
+        }
+        let granted: HashSet<&str> = claims.scope.as_deref().unwrap_or("").split_whitespace().collect();
+        let scopes = known
+            .scopes
+            .iter()
+            .copied()
+            .filter(|s| granted.contains(s.as_str()))
+            .collect();
+        Ok(Actor {
+            sub: client_id.to_string(),
+            org: known.organisation.clone(),
+            roles: Vec::new(),
+            at_focal_point: self.focal_point.as_deref() == Some(known.organisation.as_str()),
+            machine: Some(scopes),
+        })
     }
 
     /// Who the claims name, for an API token and an id_token alike: a subject, an
@@ -208,6 +281,7 @@ impl Authenticator {
             org,
             roles,
             at_focal_point,
+            machine: None,
         })
     }
 }
@@ -285,14 +359,14 @@ pub fn mint_token(
 ) -> Result<String, KeyError> {
     let (secret, _) = hs256_secret(settings);
     let claims = Claims {
-        sub: sub.to_string(),
+        sub: Some(sub.to_string()),
         org: org.to_string(),
         roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
         exp: now_unix + ttl.as_secs(),
         iat: now_unix,
         iss: settings.jwt.issuer.clone(),
         aud: Audience::One(settings.jwt.audience.clone()),
-        nbf: None,
+        ..Claims::default()
     };
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(settings.jwt.hs256_kid.clone());

@@ -18,6 +18,7 @@ use diesel::prelude::*;
 
 use super::schema::{audit_head, audit_log, audit_pending};
 use super::{AnyConnection, Db, DbError, Id, Instant, insert_all, report_transaction, write_transaction};
+use crate::domain::access::{Actor, ActorKind};
 use crate::domain::audit::{AuditRecord, ChainVerifier, Verification};
 
 /// How often each instance seals what is pending: the longest an entry stays outside the
@@ -30,6 +31,7 @@ const SEAL_BATCH: i64 = 1_000;
 /// What happened, by whom, to what. No personal data.
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry {
+    pub actor_kind: ActorKind,
     pub actor_sub: String,
     pub actor_org: String,
     pub actor_roles: String,
@@ -51,6 +53,7 @@ impl NewAuditEntry {
         outcome: &str,
     ) -> Self {
         Self {
+            actor_kind: ActorKind::Person,
             actor_sub: "system".into(),
             actor_org: "system".into(),
             actor_roles: String::new(),
@@ -62,11 +65,22 @@ impl NewAuditEntry {
         }
     }
 
+    /// A person, by name: `by_actor` for whoever a use case runs for.
     pub fn by(mut self, sub: &str, org: &str, roles: String) -> Self {
+        self.actor_kind = ActorKind::Person;
         self.actor_sub = sub.into();
         self.actor_org = org.into();
         self.actor_roles = roles;
         self
+    }
+
+    /// The person or machine client a use case runs for (a machine's scopes stand where a
+    /// person's roles do).
+    pub fn by_actor(self, actor: &Actor) -> Self {
+        let kind = actor.kind();
+        let mut entry = self.by(&actor.sub, &actor.org, actor.roles_text());
+        entry.actor_kind = kind;
+        entry
     }
 }
 
@@ -85,6 +99,7 @@ pub struct AuditRow {
     pub outcome: String,
     pub prev_hash: String,
     pub hash: String,
+    pub actor_kind: String,
 }
 
 impl AuditRow {
@@ -101,6 +116,7 @@ impl AuditRow {
             case_id: self.case_id.map(|c| c.0.to_string()),
             outcome: self.outcome.clone(),
             prev_hash: self.prev_hash.clone(),
+            actor_kind: self.actor_kind.clone(),
         }
     }
 }
@@ -117,6 +133,7 @@ struct NewPending<'a> {
     resource_id: &'a str,
     case_id: Option<Id>,
     outcome: &'a str,
+    actor_kind: &'a str,
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -131,6 +148,7 @@ struct PendingRow {
     resource_id: String,
     case_id: Option<Id>,
     outcome: String,
+    actor_kind: String,
 }
 
 /// Records one entry in the caller's transaction; `seal` chains it after the commit.
@@ -146,6 +164,7 @@ pub fn append(conn: &mut AnyConnection, entry: &NewAuditEntry, at: Instant) -> Q
             resource_id: &entry.resource_id,
             case_id: entry.case_id,
             outcome: &entry.outcome,
+            actor_kind: entry.actor_kind.as_str(),
         })
         .execute(conn)?;
     Ok(())
@@ -223,6 +242,7 @@ fn seal_batch(conn: &mut AnyConnection) -> QueryResult<u64> {
             outcome: p.outcome,
             prev_hash: String::new(),
             hash: String::new(),
+            actor_kind: p.actor_kind,
         })
         .collect();
     chain(conn, &mut rows)?;

@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod staff;
 pub mod stats;
 pub mod types;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -241,6 +241,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    webhook_subscriptions (id) {
+        id -> DbUuid,
+        organisation -> Text,
+        url -> Text,
+        event_types -> Text,
+        contact_email -> Text,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<UtcTime>,
+        status -> Text,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<UtcTime>,
+        created_by -> Text,
+        created_at -> UtcTime,
+        updated_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbUuid, UtcTime};
+
+    webhook_deliveries (id) {
+        id -> DbUuid,
+        subscription_id -> DbUuid,
+        event_type -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> UtcTime,
+        lease_until -> Nullable<UtcTime>,
+        leased_by -> Nullable<Text>,
+        last_status -> Nullable<Integer>,
+        last_latency_ms -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> UtcTime,
+        delivered_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
+diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_subscriptions);
+
 diesel::joinable!(referrals -> cases (case_id));
 diesel::joinable!(referral_history -> referrals (referral_id));
 diesel::joinable!(consents -> cases (case_id));
@@ -272,6 +319,7 @@ diesel::table! {
         outcome -> Text,
         prev_hash -> Text,
         hash -> Text,
+        actor_kind -> Text,
     }
 }
 
@@ -290,6 +338,7 @@ diesel::table! {
         resource_id -> Text,
         case_id -> Nullable<DbUuid>,
         outcome -> Text,
+        actor_kind -> Text,
     }
 }
 

@@ -32,6 +32,56 @@ impl Role {
     }
 }
 
+/// What a machine client may do: a system of an organisation (the chat platform of Fier, a
+/// partner's case system) holding a client-credentials token. Machines have no roles; each
+/// scope opens one action, and every action not listed here is kept for people
+/// (`docs/integration.md`, "Machine clients").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Open a case, e.g. when a chat ends with a request for help.
+    CaseOpen,
+    /// Record on a case of the organisation that consent was given (in the chat).
+    ConsentRecord,
+    /// Read the referrals to and from the organisation (API and FHIR): the pull after a
+    /// webhook told.
+    ReferralRead,
+    /// Report the organisation's live capacity.
+    CapacityReport,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::CaseOpen,
+        Scope::ConsentRecord,
+        Scope::ReferralRead,
+        Scope::CapacityReport,
+    ];
+
+    /// The scope's name in a token's `scope` claim.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::CaseOpen => "nrm:case.open",
+            Scope::ConsentRecord => "nrm:consent.record",
+            Scope::ReferralRead => "nrm:referral.read",
+            Scope::CapacityReport => "nrm:capacity.report",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+text_enum! {
+    /// Who acted, as the audit trail records it.
+    pub enum ActorKind {
+        /// A person, signed in or with a user token (the service itself counts as one: `system`).
+        Person = "person",
+        /// A system of an organisation, with a client-credentials token.
+        Machine = "machine",
+    }
+}
+
 /// The roles that handle handovers and so may read referral views (with the pseudonym, the
 /// note and the history texts).
 pub const REFERRAL_STAFF: &[Role] = &[Role::Caseworker, Role::Intake, Role::Admin];
@@ -45,6 +95,9 @@ pub struct Actor {
     pub roles: Vec<Role>,
     /// Whether `org` is the registry's national focal point.
     pub at_focal_point: bool,
+    /// A machine client's scopes (then `sub` is its client id and `roles` is empty); `None`
+    /// for a person.
+    pub machine: Option<Vec<Scope>>,
 }
 
 impl Actor {
@@ -55,6 +108,15 @@ impl Actor {
             org: org.to_string(),
             roles: Vec::new(),
             at_focal_point: false,
+            machine: None,
+        }
+    }
+
+    pub fn kind(&self) -> ActorKind {
+        if self.machine.is_some() {
+            ActorKind::Machine
+        } else {
+            ActorKind::Person
         }
     }
 
@@ -73,12 +135,17 @@ impl Actor {
             org: &self.org,
             roles: &self.roles,
             at_focal_point: self.at_focal_point,
+            machine: self.machine.as_deref(),
         }
     }
 
-    /// The roles as the audit trail records them: `caseworker,intake`.
+    /// The roles as the audit trail records them: `caseworker,intake`; for a machine client
+    /// its scopes: `nrm:case.open nrm:consent.record`.
     pub fn roles_text(&self) -> String {
-        self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+        match &self.machine {
+            Some(scopes) => scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+            None => self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+        }
     }
 }
 
@@ -90,6 +157,8 @@ pub struct Principal<'a> {
     pub roles: &'a [Role],
     /// Whether `org` is the national focal point of the registry.
     pub at_focal_point: bool,
+    /// A machine client's scopes; `None` for a person.
+    pub machine: Option<&'a [Scope]>,
 }
 
 impl Principal<'_> {
@@ -116,6 +185,10 @@ pub enum Requirement {
     SameOrganisation,
     /// Only the caseworkers of the organisation holding the conversation record its steps.
     ConversationOwner,
+    /// A person: the action is not one a machine client may take.
+    Person,
+    /// A machine client whose token carries this scope.
+    Scope(Scope),
 }
 
 impl fmt::Display for Requirement {
@@ -131,6 +204,11 @@ impl fmt::Display for Requirement {
             Requirement::ConversationOwner => {
                 f.write_str("only the caseworkers of the organisation holding the case record these steps")
             }
+            Requirement::Person => f.write_str(
+                "this action is kept for people: a machine client may open a case, record consent given in \
+                 the chat, read referrals and report capacity, but a person submits, answers and closes",
+            ),
+            Requirement::Scope(scope) => write!(f, "this machine client's token lacks the scope `{}`", scope.as_str()),
         }
     }
 }
@@ -144,8 +222,37 @@ pub enum Denial {
     Forbidden(Requirement),
 }
 
-fn allow_if(ok: bool, needed: Requirement) -> Result<(), Denial> {
-    if ok { Ok(()) } else { Err(Denial::Forbidden(needed)) }
+/// A refusal to someone who may know the resource. A machine client lacks a role because it
+/// has none: what it hears is that the action is kept for people.
+fn forbidden(p: Principal, needed: Requirement) -> Denial {
+    let role_needed = matches!(
+        needed,
+        Requirement::Role(_)
+            | Requirement::AnyRole(_)
+            | Requirement::FocalPointCoordinator
+            | Requirement::ConversationOwner
+    );
+    Denial::Forbidden(if p.machine.is_some() && role_needed {
+        Requirement::Person
+    } else {
+        needed
+    })
+}
+
+fn allow_if(p: Principal, ok: bool, needed: Requirement) -> Result<(), Denial> {
+    if ok { Ok(()) } else { Err(forbidden(p, needed)) }
+}
+
+/// For a machine client, the answer to an action that `scope` opens; `None` for a person,
+/// whose roles decide.
+fn machine_grant(p: Principal, scope: Scope) -> Option<Result<(), Denial>> {
+    p.machine.map(|scopes| {
+        if scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(Denial::Forbidden(Requirement::Scope(scope)))
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -189,10 +296,10 @@ pub fn read_case(p: Principal, case: CaseFacts) -> Result<CaseAccess, Denial> {
         return Ok(CaseAccess::Receiver);
     }
     if owner_org {
-        return Err(Denial::Forbidden(Requirement::Role(Role::Caseworker)));
+        return Err(forbidden(p, Requirement::Role(Role::Caseworker)));
     }
     if receiver_org {
-        return Err(Denial::Forbidden(Requirement::Role(Role::Intake)));
+        return Err(forbidden(p, Requirement::Role(Role::Intake)));
     }
     Err(Denial::Hidden)
 }
@@ -252,6 +359,15 @@ impl CaseAction {
         Self::Erase,
     ];
 
+    /// The scope that lets a machine client take this action on its organisation's case;
+    /// `None`: kept for people.
+    pub fn machine_scope(self) -> Option<Scope> {
+        match self {
+            Self::RecordConsent => Some(Scope::ConsentRecord),
+            _ => None,
+        }
+    }
+
     fn taker(self) -> Taker {
         match self {
             Self::Close | Self::Export | Self::ReadDisclosures => Taker::OwnerStaff,
@@ -279,15 +395,20 @@ pub fn act_on_case(p: Principal, case: CaseFacts, action: CaseAction) -> Result<
     let owner_org = p.org == case.owner;
     match action.taker() {
         Taker::FocalPointCoordinator if p.is_focal_point_coordinator() => Ok(()),
-        Taker::FocalPointCoordinator if owner_org => Err(Denial::Forbidden(Requirement::FocalPointCoordinator)),
+        Taker::FocalPointCoordinator if owner_org => Err(forbidden(p, Requirement::FocalPointCoordinator)),
         _ if !owner_org => Err(Denial::Hidden),
         Taker::FocalPointCoordinator => Err(Denial::Hidden),
-        Taker::OwnerCaseworker => allow_if(p.has(Role::Caseworker), Requirement::Role(Role::Caseworker)),
+        _ if p.machine.is_some() => match action.machine_scope().and_then(|scope| machine_grant(p, scope)) {
+            Some(machine) => machine,
+            None => Err(Denial::Forbidden(Requirement::Person)),
+        },
+        Taker::OwnerCaseworker => allow_if(p, p.has(Role::Caseworker), Requirement::Role(Role::Caseworker)),
         Taker::OwnerStaff => allow_if(
+            p,
             p.has_any(&[Role::Caseworker, Role::Admin]),
             Requirement::AnyRole(&[Role::Caseworker, Role::Admin]),
         ),
-        Taker::OwnerAdmin => allow_if(p.has(Role::Admin), Requirement::Role(Role::Admin)),
+        Taker::OwnerAdmin => allow_if(p, p.has(Role::Admin), Requirement::Role(Role::Admin)),
     }
 }
 
@@ -303,12 +424,22 @@ pub fn record_identification(p: Principal, case: CaseFacts) -> Result<(), Denial
 
 /// Opening a case (`POST /cases`).
 pub fn open_case(p: Principal) -> Result<(), Denial> {
-    allow_if(p.has(Role::Caseworker), Requirement::Role(Role::Caseworker))
+    if let Some(machine) = machine_grant(p, Scope::CaseOpen) {
+        return machine;
+    }
+    allow_if(p, p.has(Role::Caseworker), Requirement::Role(Role::Caseworker))
+}
+
+/// Looking up the organisation's cases by pseudonym, before opening a new one: whether this
+/// is someone already known is a caseworker's judgement, not a machine's.
+pub fn find_by_pseudonym(p: Principal) -> Result<(), Denial> {
+    allow_if(p, p.has(Role::Caseworker), Requirement::Role(Role::Caseworker))
 }
 
 /// The organisation's case list and the search by name.
 pub fn list_cases(p: Principal) -> Result<(), Denial> {
     allow_if(
+        p,
         p.has_any(&[Role::Caseworker, Role::Admin]),
         Requirement::AnyRole(&[Role::Caseworker, Role::Admin]),
     )
@@ -334,12 +465,15 @@ pub fn read_referral(p: Principal, referral: ReferralFacts) -> Result<(), Denial
     if !(sender || receiver) {
         return Err(Denial::Hidden);
     }
-    allow_if(p.has_any(REFERRAL_STAFF), Requirement::AnyRole(REFERRAL_STAFF))
+    list_referrals(p)
 }
 
 /// Listing referrals to or from the caller's organisation: the same roles as reading one.
 pub fn list_referrals(p: Principal) -> Result<(), Denial> {
-    allow_if(p.has_any(REFERRAL_STAFF), Requirement::AnyRole(REFERRAL_STAFF))
+    if let Some(machine) = machine_grant(p, Scope::ReferralRead) {
+        return machine;
+    }
+    allow_if(p, p.has_any(REFERRAL_STAFF), Requirement::AnyRole(REFERRAL_STAFF))
 }
 
 /// Moving a referral on: the caller must see it, then act as one of its parties (the
@@ -354,7 +488,7 @@ pub fn move_referral(p: Principal, referral: ReferralFacts) -> Result<(), Denial
     } else {
         Role::Intake
     };
-    allow_if(sending_caseworker || receiving_intake, Requirement::Role(needed))
+    allow_if(p, sending_caseworker || receiving_intake, Requirement::Role(needed))
 }
 
 // ---------------------------------------------------------------------------
@@ -393,10 +527,10 @@ pub fn read_three_way(p: Principal, conversation: ThreeWayFacts) -> Result<Three
         return Ok(ThreeWaySide::Investigator);
     }
     if owner_org {
-        return Err(Denial::Forbidden(Requirement::Role(Role::Caseworker)));
+        return Err(forbidden(p, Requirement::Role(Role::Caseworker)));
     }
     if invited {
-        return Err(Denial::Forbidden(Requirement::AnyRole(INVESTIGATOR_ROLES)));
+        return Err(forbidden(p, Requirement::AnyRole(INVESTIGATOR_ROLES)));
     }
     Err(Denial::Hidden)
 }
@@ -404,13 +538,17 @@ pub fn read_three_way(p: Principal, conversation: ThreeWayFacts) -> Result<Three
 pub fn move_three_way(p: Principal, conversation: ThreeWayFacts) -> Result<(), Denial> {
     match read_three_way(p, conversation)? {
         ThreeWaySide::Owner => Ok(()),
-        ThreeWaySide::Investigator => Err(Denial::Forbidden(Requirement::ConversationOwner)),
+        ThreeWaySide::Investigator => Err(forbidden(p, Requirement::ConversationOwner)),
     }
 }
 
 /// The conversations the calling investigator is invited to.
 pub fn list_invitations(p: Principal) -> Result<(), Denial> {
-    allow_if(p.has_any(INVESTIGATOR_ROLES), Requirement::AnyRole(INVESTIGATOR_ROLES))
+    allow_if(
+        p,
+        p.has_any(INVESTIGATOR_ROLES),
+        Requirement::AnyRole(INVESTIGATOR_ROLES),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -419,7 +557,7 @@ pub fn list_invitations(p: Principal) -> Result<(), Denial> {
 
 /// Oversight, statistics, the audit trail and anonymous notifications.
 pub fn oversee(p: Principal) -> Result<(), Denial> {
-    allow_if(p.is_focal_point_coordinator(), Requirement::FocalPointCoordinator)
+    allow_if(p, p.is_focal_point_coordinator(), Requirement::FocalPointCoordinator)
 }
 
 /// Whose outbox messages an admin sees.
@@ -440,7 +578,7 @@ impl OutboxScope<'_> {
 }
 
 pub fn outbox<'a>(p: Principal<'a>) -> Result<OutboxScope<'a>, Denial> {
-    allow_if(p.has(Role::Admin), Requirement::Role(Role::Admin))?;
+    allow_if(p, p.has(Role::Admin), Requirement::Role(Role::Admin))?;
     Ok(if p.at_focal_point {
         OutboxScope::All
     } else {
@@ -457,12 +595,22 @@ pub fn outbox_message(p: Principal, recipient_org: &str) -> Result<(), Denial> {
     }
 }
 
+/// Managing the organisation's webhook subscriptions and reading their delivery logs: its
+/// admins. A subscription of another organisation does not exist for them.
+pub fn manage_webhooks(p: Principal, owner: Option<&str>) -> Result<(), Denial> {
+    if owner.is_some_and(|owner| owner != p.org) {
+        return Err(Denial::Hidden);
+    }
+    allow_if(p, p.has(Role::Admin), Requirement::Role(Role::Admin))
+}
+
 /// Every organisation's live capacity at a glance: the focal point's coordinators and
 /// admins, who place victims in shelter. (The directory itself, capacity included, is
 /// readable by everyone signed in; this is the overview page.)
 pub fn capacity_overview(p: Principal) -> Result<(), Denial> {
     const FOCAL_POINT_STAFF: &[Role] = &[Role::Coordinator, Role::Admin];
     allow_if(
+        p,
         p.at_focal_point && p.has_any(FOCAL_POINT_STAFF),
         Requirement::AnyRole(FOCAL_POINT_STAFF),
     )
@@ -470,8 +618,12 @@ pub fn capacity_overview(p: Principal) -> Result<(), Denial> {
 
 /// Reporting live capacity: intake or admin of the organisation itself.
 pub fn report_capacity(p: Principal, organisation: &str) -> Result<(), Denial> {
-    allow_if(p.org == organisation, Requirement::SameOrganisation)?;
+    allow_if(p, p.org == organisation, Requirement::SameOrganisation)?;
+    if let Some(machine) = machine_grant(p, Scope::CapacityReport) {
+        return machine;
+    }
     allow_if(
+        p,
         p.has_any(&[Role::Intake, Role::Admin]),
         Requirement::AnyRole(&[Role::Intake, Role::Admin]),
     )
@@ -498,6 +650,7 @@ mod tests {
             org,
             roles,
             at_focal_point: org == "comensha",
+            machine: None,
         }
     }
 
@@ -701,6 +854,23 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_are_managed_by_the_organisations_own_admins() {
+        assert_eq!(manage_webhooks(principal("csg", &[Role::Admin]), None), Ok(()));
+        assert_eq!(manage_webhooks(principal("csg", &[Role::Admin]), Some("csg")), Ok(()));
+        assert_eq!(
+            manage_webhooks(principal("csg", &[Role::Intake]), Some("csg")),
+            Err(Denial::Forbidden(Requirement::Role(Role::Admin)))
+        );
+        for roles in role_sets() {
+            assert_eq!(
+                manage_webhooks(principal("comensha", &roles), Some("csg")),
+                Err(Denial::Hidden),
+                "not even the focal point's admins see another organisation's endpoints"
+            );
+        }
+    }
+
+    #[test]
     fn capacity_is_reported_by_the_organisation_itself() {
         assert!(report_capacity(principal("csg", &[Role::Intake]), "csg").is_ok());
         assert!(report_capacity(principal("csg", &[Role::Admin]), "csg").is_ok());
@@ -709,5 +879,86 @@ mod tests {
             report_capacity(principal("fier", &Role::ALL), "csg"),
             Err(Denial::Forbidden(Requirement::SameOrganisation))
         );
+    }
+    fn machine<'a>(org: &'a str, scopes: &'a [Scope]) -> Principal<'a> {
+        Principal {
+            sub: "fier-chat",
+            org,
+            roles: &[],
+            at_focal_point: org == "comensha",
+            machine: Some(scopes),
+        }
+    }
+
+    const KEPT_FOR_PEOPLE: Result<(), Denial> = Err(Denial::Forbidden(Requirement::Person));
+
+    #[test]
+    fn a_machine_opens_cases_and_records_consent_and_people_do_the_rest() {
+        let all = Scope::ALL;
+        let chat = machine("fier", &all);
+        assert_eq!(open_case(chat), Ok(()));
+        for action in CaseAction::ALL {
+            let expected = if action == CaseAction::RecordConsent {
+                Ok(())
+            } else {
+                KEPT_FOR_PEOPLE
+            };
+            assert_eq!(act_on_case(chat, CASE, action), expected, "{action:?}");
+            assert_eq!(
+                act_on_case(machine("offlimits", &all), CASE, action),
+                Err(Denial::Hidden),
+                "another organisation's case stays hidden from its machines too"
+            );
+        }
+        assert_eq!(read_case(chat, CASE), Err(Denial::Forbidden(Requirement::Person)));
+        assert_eq!(list_cases(chat), KEPT_FOR_PEOPLE);
+        assert_eq!(find_by_pseudonym(chat), KEPT_FOR_PEOPLE);
+        assert_eq!(record_identification(chat, CASE), KEPT_FOR_PEOPLE);
+        let submitted = ReferralFacts {
+            from: "fier",
+            to: "csg",
+            handed_over: true,
+        };
+        assert_eq!(read_referral(chat, submitted), Ok(()));
+        assert_eq!(read_referral(machine("csg", &all), submitted), Ok(()));
+        assert_eq!(read_referral(machine("police", &all), submitted), Err(Denial::Hidden));
+        assert_eq!(move_referral(chat, submitted), KEPT_FOR_PEOPLE);
+        assert_eq!(move_referral(machine("csg", &all), submitted), KEPT_FOR_PEOPLE);
+        assert_eq!(report_capacity(chat, "fier"), Ok(()));
+        assert_eq!(
+            report_capacity(chat, "csg"),
+            Err(Denial::Forbidden(Requirement::SameOrganisation))
+        );
+        assert_eq!(oversee(machine("comensha", &all)), KEPT_FOR_PEOPLE);
+        assert_eq!(outbox(chat), Err(Denial::Forbidden(Requirement::Person)));
+        assert_eq!(list_invitations(chat), KEPT_FOR_PEOPLE);
+        assert_eq!(manage_webhooks(chat, Some("fier")), KEPT_FOR_PEOPLE);
+    }
+
+    #[test]
+    fn a_machine_needs_the_one_scope_of_each_action() {
+        let submitted = ReferralFacts {
+            from: "fier",
+            to: "csg",
+            handed_over: true,
+        };
+        let lacks = |scope| Err(Denial::Forbidden(Requirement::Scope(scope)));
+        for scope in Scope::ALL {
+            let only = [scope];
+            let p = machine("fier", &only);
+            let may = |wanted: Scope| if scope == wanted { Ok(()) } else { lacks(wanted) };
+            assert_eq!(open_case(p), may(Scope::CaseOpen));
+            assert_eq!(
+                act_on_case(p, CASE, CaseAction::RecordConsent),
+                may(Scope::ConsentRecord)
+            );
+            assert_eq!(read_referral(p, submitted), may(Scope::ReferralRead));
+            assert_eq!(list_referrals(p), may(Scope::ReferralRead));
+            assert_eq!(report_capacity(p, "fier"), may(Scope::CapacityReport));
+        }
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+        }
+        assert_eq!(Scope::parse("case:open"), None);
     }
 }

@@ -26,26 +26,38 @@ pub struct AuditRecord {
     pub case_id: Option<String>,
     pub outcome: String,
     pub prev_hash: String,
+    /// `person` or `machine`.
+    pub actor_kind: String,
 }
 
 impl AuditRecord {
     /// Length-prefixed fields in a fixed order: no two different records share an encoding.
+    /// A person's entry keeps the encoding it had before machine clients existed (`v1`), so
+    /// chains sealed then still verify; a machine's entry is `v2`, with the kind after the
+    /// roles, so turning either kind into the other breaks the hash.
     pub fn canonical(&self) -> String {
-        let fields: [&str; 11] = [
-            &self.seq.to_string(),
-            &self.at,
-            &self.actor_sub,
-            &self.actor_org,
-            &self.actor_roles,
-            &self.action,
-            &self.resource_type,
-            &self.resource_id,
-            self.case_id.as_deref().unwrap_or("-"),
-            &self.outcome,
-            &self.prev_hash,
+        let person = self.actor_kind == "person";
+        let kind: &[&str] = if person { &[] } else { &[&self.actor_kind] };
+        let fields: [&[&str]; 3] = [
+            &[
+                &self.seq.to_string(),
+                &self.at,
+                &self.actor_sub,
+                &self.actor_org,
+                &self.actor_roles,
+            ],
+            kind,
+            &[
+                &self.action,
+                &self.resource_type,
+                &self.resource_id,
+                self.case_id.as_deref().unwrap_or("-"),
+                &self.outcome,
+                &self.prev_hash,
+            ],
         ];
-        let mut out = String::from("nrm-audit-v1");
-        for field in fields {
+        let mut out = String::from(if person { "nrm-audit-v1" } else { "nrm-audit-v2" });
+        for field in fields.into_iter().flatten() {
             out.push('|');
             out.push_str(&field.len().to_string());
             out.push(':');
@@ -147,6 +159,7 @@ mod tests {
                     case_id: Some(format!("id-{seq}")),
                     outcome: "ok".into(),
                     prev_hash: prev.clone(),
+                    actor_kind: "person".into(),
                 };
                 let hash = record.hash();
                 prev = hash.clone();
@@ -205,6 +218,23 @@ mod tests {
             Some(5),
             "tail cut off"
         );
+    }
+
+    #[test]
+    fn a_persons_entry_keeps_its_old_hash_and_the_kind_cannot_be_swapped() {
+        let (person, _) = chain(1).remove(0);
+        // Sealed before machine clients existed: the v1 encoding, byte for byte.
+        let v1 = format!(
+            "nrm-audit-v1|1:1|27:2024-01-01T00:00:01.000000Z|2:cw|4:fier|10:caseworker|11:case.create|4:case|4:id-1|4:id-1|2:ok|64:{GENESIS_HASH}"
+        );
+        assert_eq!(person.canonical(), v1);
+        let machine = AuditRecord {
+            actor_kind: "machine".into(),
+            ..person.clone()
+        };
+        assert!(machine.canonical().starts_with("nrm-audit-v2|"));
+        assert!(machine.canonical().contains("|7:machine|"));
+        assert_ne!(machine.hash(), person.hash());
     }
 
     #[test]

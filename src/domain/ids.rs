@@ -47,4 +47,8 @@ id_type! {
     AnonymousNotificationId,
     /// A message in the e-mail outbox.
     NotificationId,
+    /// A webhook subscription of an organisation.
+    SubscriptionId,
+    /// One webhook delivery: its `webhook-id` on every attempt.
+    DeliveryId,
 }

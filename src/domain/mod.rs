@@ -17,3 +17,4 @@ pub mod routing;
 pub mod stats;
 pub mod text;
 pub mod three_way;
+pub mod webhook;

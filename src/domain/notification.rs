@@ -25,6 +25,9 @@ crate::domain::text::text_enum! {
         ConsentWithdrawn = "consent_withdrawn",
         /// A case's personal data was erased: to organisations that held referrals.
         CaseErased = "case_erased",
+        /// A webhook endpoint was disabled (410, or failing too long): to the subscription's
+        /// contact address.
+        WebhookDisabled = "webhook_disabled",
     }
 }
 
@@ -182,6 +185,27 @@ pub fn render(f: &MailFacts) -> Mail {
                 f.from_organisation
             ),
         ),
+        K::WebhookDisabled => {
+            let (nl_why, en_why) = match f.step.as_deref() {
+                Some("gone") => ("antwoordde 410 Gone", "answered 410 Gone"),
+                _ => (
+                    "faalde langer dan de toegestane tijd",
+                    "kept failing for longer than allowed",
+                ),
+            };
+            (
+                "Webhook uitgeschakeld",
+                "Webhook disabled",
+                format!(
+                    "Het webhook-adres van {} op {} {nl_why} en is uitgeschakeld. Er worden geen meldingen meer naartoe gestuurd tot een beheerder het weer aanzet.",
+                    f.from_organisation, f.to_organisation
+                ),
+                format!(
+                    "The webhook endpoint of {} at {} {en_why} and was disabled. Nothing is sent to it until an admin resumes it.",
+                    f.from_organisation, f.to_organisation
+                ),
+            )
+        }
     };
     // ASCII subjects travel through every mail system unencoded.
     let subject = format!("[nrm] {nl_title} / {en_title} - {}", f.reference);

@@ -10,11 +10,15 @@ pub mod worker;
 
 use std::sync::Arc;
 
+pub mod webhooks;
+
 use crate::db::outbox::{self, NewNotification};
 use crate::db::referrals::{ReferralRow, ThreeWayRow};
+use crate::db::webhooks::{self as webhook_rows, SubscriptionRow};
 use crate::db::{AnyConnection, Id, Instant};
 use crate::domain::notification::{MailFacts, NotificationKind, reference, render};
 use crate::domain::organisation::{Organisation, Registry};
+use crate::domain::webhook::{self, EventType, ReferralParties, Resource};
 
 /// What a mail is about: a referral, or a three-way conversation.
 struct About<'a> {
@@ -170,7 +174,16 @@ impl Notifier {
             let slug = focal.slug.clone();
             self.queue(conn, NotificationKind::StepOverdue, &slug, referral, Some(step), now)?;
         }
-        Ok(())
+        // Webhooks to the two parties, who may read the referral (the focal point follows
+        // overdue steps in its console).
+        let parties = [referral.from_organisation.as_str(), referral.to_organisation.as_str()];
+        self.webhook(
+            conn,
+            EventType::StepOverdue,
+            Resource::Referral(referral.id.0),
+            &parties,
+            now,
+        )
     }
 
     /// Consent withdrawn: the receiver of an open (handed-over) referral resting on it.
@@ -186,6 +199,13 @@ impl Notifier {
             &referral.to_organisation,
             referral,
             None,
+            now,
+        )?;
+        self.webhook(
+            conn,
+            EventType::ConsentWithdrawn,
+            Resource::Referral(referral.id.0),
+            &[referral.to_organisation.as_str()],
             now,
         )
     }
@@ -234,6 +254,110 @@ impl Notifier {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Queues `event` for the webhook subscriptions of `organisations` that listen to it, in
+    /// the caller's transaction. The body is thin: `domain::webhook::payload`.
+    pub fn webhook(
+        &self,
+        conn: &mut AnyConnection,
+        event: EventType,
+        resource: Resource,
+        organisations: &[&str],
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        let at = now.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let body = webhook::payload(event, &at, resource, &self.public_base_url);
+        let mut told: Vec<&str> = Vec::new();
+        for organisation in organisations {
+            if !told.contains(organisation) {
+                told.push(organisation);
+                webhook_rows::enqueue(conn, organisation, event, &body, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a referral transition: the webhook event it raises, to whoever hears it.
+    pub fn referral_event(
+        &self,
+        conn: &mut AnyConnection,
+        referral: &ReferralRow,
+        action: &str,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        let parties = ReferralParties {
+            from: &referral.from_organisation,
+            to: &referral.to_organisation,
+            handed_over: referral.submitted_at.is_some(),
+        };
+        match webhook::referral_event(action, parties) {
+            Some((event, organisations)) => {
+                self.webhook(conn, event, Resource::Referral(referral.id.0), &organisations, now)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The police organisation was asked to join a three-way conversation.
+    pub fn three_way_requested(
+        &self,
+        conn: &mut AnyConnection,
+        conversation: uuid::Uuid,
+        police_organisation: &str,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        self.webhook(
+            conn,
+            EventType::ThreeWayRequested,
+            Resource::Conversation(conversation),
+            &[police_organisation],
+            now,
+        )
+    }
+
+    /// A subscription was disabled: its contact address (or the organisation's intake
+    /// address) hears why. Names the endpoint's host only.
+    pub fn webhook_disabled(
+        &self,
+        conn: &mut AnyConnection,
+        subscription: &SubscriptionRow,
+        reason: &str,
+        now: Instant,
+    ) -> diesel::QueryResult<()> {
+        let Some(organisation) = self.organisation(&subscription.organisation) else {
+            return Ok(());
+        };
+        let host = url::Url::parse(&subscription.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let mail = render(&MailFacts {
+            kind: NotificationKind::WebhookDisabled,
+            reference: reference(&subscription.id.0),
+            from_organisation: organisation.name.clone(),
+            to_organisation: host,
+            step: Some(reason.to_string()),
+            link: format!("{}/api/v1/webhooks/{}", self.public_base_url, subscription.id.0),
+        });
+        let recipient = if subscription.contact_email.is_empty() {
+            organisation.intake_email.clone()
+        } else {
+            subscription.contact_email.clone()
+        };
+        outbox::enqueue(
+            conn,
+            &NewNotification {
+                kind: NotificationKind::WebhookDisabled,
+                recipient,
+                recipient_org: organisation.slug.clone(),
+                referral_id: None,
+                subject: mail.subject,
+                body: mail.body,
+            },
+            now,
+        )
+        .map(|_| ())
     }
 }
 

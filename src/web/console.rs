@@ -502,7 +502,16 @@ pub async fn audit(
                     seq: e.seq,
                     when: time::date_time(lang, e.at),
                     when_machine: time::machine(e.at),
-                    who: format!("{} · {}", organisation_name(&ctx, &e.actor_org), e.actor_sub),
+                    who: if e.actor_kind == "machine" {
+                        format!(
+                            "{} · {} ({})",
+                            organisation_name(&ctx, &e.actor_org),
+                            e.actor_sub,
+                            tr.t("audit-machine")
+                        )
+                    } else {
+                        format!("{} · {}", organisation_name(&ctx, &e.actor_org), e.actor_sub)
+                    },
                     action: e.action.clone(),
                     resource: e.resource_type.clone(),
                     case: e.case_id.map(short_ref).unwrap_or_default(),

@@ -86,6 +86,9 @@ struct Fixture {
     draft: Value,
     conversation: Value,
     message: String,
+    /// A webhook subscription of csg, and a second one for the delete probe.
+    webhook: String,
+    deletable_webhook: String,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -137,7 +140,13 @@ async fn fixture(app: &TestApp) -> Fixture {
         .as_str()
         .unwrap()
         .to_string();
+    let csg_admin = app.token("m-csg-admin", "csg", &["admin"]);
+    let subscribe = json!({"url": "https://hooks.csg.example/nrm", "event_types": ["referral.received"]});
+    let webhook = app.post_ok("/api/v1/webhooks", &csg_admin, &subscribe, 201).await;
+    let deletable = app.post_ok("/api/v1/webhooks", &csg_admin, &subscribe, 201).await;
     Fixture {
+        webhook: webhook["id"].as_str().unwrap().to_string(),
+        deletable_webhook: deletable["id"].as_str().unwrap().to_string(),
         case: id,
         erasable: erasable["id"].as_str().unwrap().to_string(),
         consent: consent["id"].as_str().unwrap().to_string(),
@@ -564,7 +573,75 @@ fn probes(f: &Fixture) -> Vec<Probe> {
                 (false, _) => Forbidden,
             },
         ),
+        p(
+            "POST",
+            "/api/v1/webhooks",
+            "/api/v1/webhooks".into(),
+            Some(json!({"url": "https://hooks.example.org/nrm", "event_types": ["referral.accepted"]})),
+            None,
+            |w| when(w.has("admin"), Allowed, Forbidden),
+        ),
+        p("GET", "/api/v1/webhooks", "/api/v1/webhooks".into(), None, None, |w| {
+            when(w.has("admin"), Allowed, Forbidden)
+        }),
+        // One organisation's subscription: its own admins; not even the focal point's see it.
+        p(
+            "GET",
+            "/api/v1/webhooks/{id}",
+            format!("/api/v1/webhooks/{}", f.webhook),
+            None,
+            None,
+            csg_admins,
+        ),
+        p(
+            "GET",
+            "/api/v1/webhooks/{id}/deliveries",
+            format!("/api/v1/webhooks/{}/deliveries", f.webhook),
+            None,
+            None,
+            csg_admins,
+        ),
+        p(
+            "POST",
+            "/api/v1/webhooks/{id}/rotate-secret",
+            format!("/api/v1/webhooks/{}/rotate-secret", f.webhook),
+            Some(json!({"overlap_seconds": 3600})),
+            None,
+            csg_admins,
+        ),
+        p(
+            "POST",
+            "/api/v1/webhooks/{id}/pause",
+            format!("/api/v1/webhooks/{}/pause", f.webhook),
+            None,
+            None,
+            csg_admins,
+        ),
+        p(
+            "POST",
+            "/api/v1/webhooks/{id}/resume",
+            format!("/api/v1/webhooks/{}/resume", f.webhook),
+            None,
+            None,
+            csg_admins,
+        ),
+        p(
+            "DELETE",
+            "/api/v1/webhooks/{id}",
+            format!("/api/v1/webhooks/{}", f.deletable_webhook),
+            None,
+            None,
+            csg_admins,
+        ),
     ]
+}
+
+fn csg_admins(w: Who) -> Expect {
+    match (w.is("csg"), w.has("admin")) {
+        (true, true) => Allowed,
+        (true, false) => Forbidden,
+        _ => Hidden,
+    }
 }
 
 fn classify(status: u16) -> Option<Expect> {
@@ -633,12 +710,13 @@ async fn every_route_checks_who_may_see_and_do_what(app: TestApp) {
                     "POST" => app.client.post(app.url(&probe.path)),
                     "PATCH" => app.client.patch(app.url(&probe.path)),
                     "PUT" => app.client.put(app.url(&probe.path)),
+                    "DELETE" => app.client.delete(app.url(&probe.path)),
                     other => panic!("no probe for method {other}"),
                 }
                 .bearer_auth(&token);
                 if let Some(body) = &probe.body {
                     request = request.json(body);
-                } else if probe.method != "GET" {
+                } else if probe.method != "GET" && probe.method != "DELETE" {
                     request = request.json(&json!({}));
                 }
                 if let Some(tag) = probe.if_match {

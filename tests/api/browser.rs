@@ -16,7 +16,7 @@ pub const OIDC_CLIENT_ID: &str = "nrm-web";
 pub const OIDC_CLIENT_SECRET: &str = "nrm-web-test-secret-0123456789abcdef";
 
 /// Once per test binary: both backends' tests wait for the same install.
-fn setup() {
+pub(crate) fn setup() {
     static SETUP: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     let result = SETUP.get_or_init(|| {
         let output = Command::new("bash")
@@ -34,7 +34,7 @@ fn setup() {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -42,7 +42,7 @@ fn free_port() -> u16 {
 }
 
 /// A child process killed when the test ends, pass or fail.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -52,7 +52,7 @@ impl Drop for Running {
 }
 
 /// Starts the OpenID provider and waits for its `OIDC_READY` line.
-fn start_provider(port: u16, app_base: &str) -> Running {
+pub(crate) fn start_provider(port: u16, app_base: &str) -> Running {
     let mut child = Command::new("node")
         .current_dir(manifest_dir().join("web"))
         .args(["tests/oidc-provider.mjs", "--port", &port.to_string()])

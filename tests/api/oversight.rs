@@ -252,16 +252,9 @@ async fn parallel_writers_and_sealers_never_fork_the_chain(app: TestApp) {
             let mut conn = db.get().unwrap();
             for n in 0..25 {
                 nrm::db::write_transaction(&mut conn, |conn| {
-                    let entry = nrm::db::audit::NewAuditEntry {
-                        actor_sub: format!("writer-{writer}"),
-                        actor_org: "fier".into(),
-                        actor_roles: "caseworker".into(),
-                        action: "test.append".into(),
-                        resource_type: "test".into(),
-                        resource_id: format!("{writer}-{n}"),
-                        case_id: None,
-                        outcome: "ok".into(),
-                    };
+                    let entry =
+                        nrm::db::audit::NewAuditEntry::new("test.append", "test", format!("{writer}-{n}"), None, "ok")
+                            .by(&format!("writer-{writer}"), "fier", "caseworker".into());
                     nrm::db::audit::append(conn, &entry, nrm::db::Instant::from_utc(Utc::now())).map(|_| ())
                 })
                 .unwrap();

@@ -515,6 +515,7 @@ audit-none = No entries for this filter.
 audit-caption = Audit trail entries, newest first
 audit-col-seq = No.
 audit-col-when = When
+audit-machine = system
 audit-col-who = Who
 audit-col-action = Action
 audit-col-resource = About
@@ -606,6 +607,7 @@ notification-referral_withdrawn = Referral withdrawn
 notification-step_overdue = Step overdue
 notification-consent_withdrawn = Consent withdrawn
 notification-case_erased = Case data erased
+notification-webhook_disabled = Webhook disabled
 
 # The three-way conversations per quarter
 nav-three-way-course = Three-way conversations

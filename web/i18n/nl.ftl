@@ -515,6 +515,7 @@ audit-none = Geen regels voor dit filter.
 audit-caption = Regels van de audittrail, de nieuwste eerst
 audit-col-seq = Nr.
 audit-col-when = Wanneer
+audit-machine = systeem
 audit-col-who = Wie
 audit-col-action = Handeling
 audit-col-resource = Over
@@ -606,6 +607,7 @@ notification-referral_withdrawn = Verwijzing ingetrokken
 notification-step_overdue = Stap over tijd
 notification-consent_withdrawn = Toestemming ingetrokken
 notification-case_erased = Casusgegevens gewist
+notification-webhook_disabled = Webhook uitgeschakeld
 
 # The three-way conversations per quarter
 nav-three-way-course = Driehoeksgesprekken
