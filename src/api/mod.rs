@@ -6,6 +6,7 @@ pub mod admin;
 pub mod cases;
 pub mod common;
 pub mod context;
+pub mod fhir;
 pub mod health;
 pub mod input;
 pub mod organisations;
@@ -66,56 +67,61 @@ impl Modify for BearerAuth {
 
 /// Registers every route. Used for the real app and for the OpenAPI document alike.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::live).service(health::ready).service(
-        utoipa_actix_web::scope("/api/v1")
-            .service(openapi_json)
-            .service(organisations::list)
-            .service(organisations::get)
-            .service(privacy::search)
-            .service(cases::create)
-            .service(cases::list)
-            .service(cases::get)
-            .service(cases::update)
-            .service(cases::identification)
-            .service(cases::create_consent)
-            .service(cases::list_consents)
-            .service(cases::withdraw_consent)
-            .service(cases::legal_basis)
-            .service(cases::anonymous_notification)
-            .service(cases::list_anonymous_notifications)
-            .service(routing::suggestions)
-            .service(privacy::disclosures)
-            .service(privacy::export)
-            .service(privacy::close)
-            .service(privacy::erase)
-            .service(organisations::set_capacity)
-            .service(referrals::create)
-            .service(referrals::list)
-            .service(referrals::get)
-            .service(referrals::transition)
-            .service(referrals::assign)
-            .service(three_way::create)
-            .service(three_way::list_for_case)
-            .service(three_way::list_invited)
-            .service(three_way::get)
-            .service(three_way::transition)
-            .service(oversight::audit_list)
-            .service(oversight::audit_verify)
-            .service(oversight::flows)
-            .service(oversight::report)
-            .service(oversight::three_way_course)
-            .service(oversight::eu_export)
-            .service(admin::outbox_list)
-            .service(admin::outbox_retry)
-            .service(webhooks::create)
-            .service(webhooks::list)
-            .service(webhooks::get)
-            .service(webhooks::remove)
-            .service(webhooks::rotate_secret)
-            .service(webhooks::pause)
-            .service(webhooks::resume)
-            .service(webhooks::deliveries),
-    );
+    cfg.service(health::live)
+        .service(health::ready)
+        .service(fhir::task)
+        .service(fhir::search)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(openapi_json)
+                .service(organisations::list)
+                .service(organisations::get)
+                .service(privacy::search)
+                .service(cases::create)
+                .service(cases::list)
+                .service(cases::get)
+                .service(cases::update)
+                .service(cases::identification)
+                .service(cases::create_consent)
+                .service(cases::list_consents)
+                .service(cases::withdraw_consent)
+                .service(cases::legal_basis)
+                .service(cases::anonymous_notification)
+                .service(cases::list_anonymous_notifications)
+                .service(routing::suggestions)
+                .service(privacy::disclosures)
+                .service(privacy::export)
+                .service(privacy::close)
+                .service(privacy::erase)
+                .service(organisations::set_capacity)
+                .service(referrals::create)
+                .service(referrals::list)
+                .service(referrals::get)
+                .service(referrals::transition)
+                .service(referrals::assign)
+                .service(three_way::create)
+                .service(three_way::list_for_case)
+                .service(three_way::list_invited)
+                .service(three_way::get)
+                .service(three_way::transition)
+                .service(oversight::audit_list)
+                .service(oversight::audit_verify)
+                .service(oversight::flows)
+                .service(oversight::report)
+                .service(oversight::three_way_course)
+                .service(oversight::eu_export)
+                .service(oversight::htcds_export)
+                .service(admin::outbox_list)
+                .service(admin::outbox_retry)
+                .service(webhooks::create)
+                .service(webhooks::list)
+                .service(webhooks::get)
+                .service(webhooks::remove)
+                .service(webhooks::rotate_secret)
+                .service(webhooks::pause)
+                .service(webhooks::resume)
+                .service(webhooks::deliveries),
+        );
 }
 
 /// The OpenAPI document the code describes: committed as `openapi/nrm.json`.
@@ -125,9 +131,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
-    // Every /api/v1 route needs a bearer token, except the document itself.
+    // Every /api/v1 and /fhir route needs a bearer token, except the document itself.
     for (path, item) in document.paths.paths.iter_mut() {
-        if path.starts_with("/api/v1") && path != "/api/v1/openapi.json" {
+        if (path.starts_with("/api/v1") || path.starts_with("/fhir/")) && path != "/api/v1/openapi.json" {
             for operation in operations_mut(item) {
                 operation.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
                     "bearer",

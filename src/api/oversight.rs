@@ -186,6 +186,39 @@ pub async fn report(actor: Actor, ctx: Context, query: web::Query<PeriodQuery>) 
     }
 }
 
+/// The period's cases and referrals in IOM's Human Trafficking Case Data Standard (v2 field
+/// names), as CSV with pseudonymised ids only: a row per referral submitted in the period
+/// (days inclusive), a row per case opened in it and never handed over. Mapping and what
+/// nrm does not hold: docs/integration.md §4. Audited.
+#[utoipa::path(
+    tag = "statistics",
+    params(PeriodQuery),
+    responses(
+        (status = 200, body = String, content_type = "text/csv"),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/exports/htcds")]
+pub async fn htcds_export(
+    actor: Actor,
+    ctx: Context,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    access::oversee(actor.principal())?;
+    let (from, to) = period(query.from.as_deref(), query.to.as_deref())?;
+    if query.format.as_deref().is_some_and(|f| f != "csv") {
+        return Err(ApiError::field("format", "must be csv"));
+    }
+    let csv = ctx.write(actor, move |c| app::htcds::export(c, from, to)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"nrm-htcds-{from}-{to}.csv\""),
+        ))
+        .body(csv))
+}
+
 /// The three-way conversations offered in each calendar quarter of the period and how they
 /// went (the CKM's recommendation 2); definitions in docs/statistics.md.
 #[utoipa::path(

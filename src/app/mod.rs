@@ -13,6 +13,8 @@ pub mod anonymous_notifications;
 pub mod capacity;
 pub mod cases;
 pub mod consents;
+pub mod fhir;
+pub mod htcds;
 pub mod identification;
 pub mod oversight;
 pub mod privacy;

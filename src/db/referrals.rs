@@ -466,6 +466,69 @@ pub fn referral_page(
     )?)
 }
 
+/// The referrals `organisation` may read, for the FHIR task search: handed over to it or
+/// sent by it; with `owner`, only those its receiver is (`owner` = the caller: incoming).
+pub fn task_page(
+    conn: &mut AnyConnection,
+    organisation: &str,
+    owner: Option<&str>,
+    state: Option<crate::domain::referral::ReferralState>,
+    before: Option<ReferralId>,
+    limit: i64,
+) -> Result<Vec<Referral>, DbError> {
+    let org = organisation.to_string();
+    let mut query = referrals::table.into_boxed();
+    let incoming = referrals::to_organisation
+        .eq(org.clone())
+        .and(referrals::submitted_at.is_not_null());
+    query = match owner {
+        Some(owner) if owner == organisation => query.filter(incoming),
+        Some(owner) => query
+            .filter(referrals::from_organisation.eq(org))
+            .filter(referrals::to_organisation.eq(owner.to_string())),
+        None => query.filter(incoming.or(referrals::from_organisation.eq(org))),
+    };
+    if let Some(state) = state {
+        query = query.filter(referrals::state.eq(state.as_str()));
+    }
+    if let Some(before) = before {
+        query = query.filter(referrals::id.lt(Id(before.0)));
+    }
+    let rows: Vec<ReferralRow> = query
+        .order(referrals::id.desc())
+        .limit(limit)
+        .select(ReferralRow::as_select())
+        .load(conn)?;
+    typed(rows)
+}
+
+/// Every organisation's referrals submitted in `[from, to)`, oldest first (the HTCDS export).
+pub fn submitted_between(conn: &mut AnyConnection, from: Instant, to: Instant) -> Result<Vec<Referral>, DbError> {
+    let rows: Vec<ReferralRow> = referrals::table
+        .filter(referrals::submitted_at.ge(from))
+        .filter(referrals::submitted_at.lt(to))
+        .order((referrals::submitted_at.asc(), referrals::id.asc()))
+        .select(ReferralRow::as_select())
+        .load(conn)?;
+    typed(rows)
+}
+
+/// The cases opened in `[from, to)` that were never handed over to anyone.
+pub fn cases_never_referred(conn: &mut AnyConnection, from: Instant, to: Instant) -> QueryResult<Vec<CaseId>> {
+    use super::schema::cases;
+    let handed_over = referrals::table
+        .filter(referrals::case_id.eq(cases::id))
+        .filter(referrals::submitted_at.is_not_null());
+    let ids: Vec<Id> = cases::table
+        .filter(cases::created_at.ge(from))
+        .filter(cases::created_at.lt(to))
+        .filter(diesel::dsl::not(diesel::dsl::exists(handed_over)))
+        .order(cases::created_at.asc())
+        .select(cases::id)
+        .load(conn)?;
+    Ok(ids.into_iter().map(|id| CaseId(id.0)).collect())
+}
+
 pub fn create_referral(conn: &mut AnyConnection, referral: &Referral) -> QueryResult<()> {
     insert(conn, &ReferralRow::from(referral))
 }

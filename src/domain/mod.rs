@@ -6,6 +6,8 @@ pub mod audit;
 pub mod case;
 pub mod consent;
 pub mod deadline;
+pub mod fhir;
+pub mod htcds;
 pub mod ids;
 pub mod information;
 pub mod notification;

@@ -554,6 +554,14 @@ fn probes(f: &Fixture) -> Vec<Probe> {
         ),
         p(
             "GET",
+            "/api/v1/exports/htcds",
+            "/api/v1/exports/htcds?from=2024-01-01&to=2024-12-31".into(),
+            None,
+            None,
+            |w| when(w.fp_coordinator(), Allowed, Forbidden),
+        ),
+        p(
+            "GET",
             "/api/v1/admin/outbox",
             "/api/v1/admin/outbox".into(),
             None,
@@ -572,6 +580,27 @@ fn probes(f: &Fixture) -> Vec<Probe> {
                 (true, false) => Hidden,
                 (false, _) => Forbidden,
             },
+        ),
+        // The FHIR view reads exactly as the referral routes do.
+        p(
+            "GET",
+            "/fhir/Task/{id}",
+            format!("/fhir/Task/{submitted}"),
+            None,
+            None,
+            |w| match (w.is("fier") || w.is("csg"), w.any(&["caseworker", "intake", "admin"])) {
+                (true, true) => Allowed,
+                (true, false) => Forbidden,
+                _ => Hidden,
+            },
+        ),
+        p(
+            "GET",
+            "/fhir/Task",
+            "/fhir/Task?status=requested".into(),
+            None,
+            None,
+            |w| when(w.any(&["caseworker", "intake", "admin"]), Allowed, Forbidden),
         ),
         p(
             "POST",
