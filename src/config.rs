@@ -55,6 +55,10 @@ pub struct ServerSettings {
     pub max_connections_per_address: u32,
     /// Proxies (addresses or CIDR networks) whose `Forwarded` / `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// How long an Idempotency-Key is remembered (e.g. `7d`).
+    pub idempotency_key_ttl: String,
+    /// How often expired sessions and idempotency keys are removed.
+    pub housekeeping_interval: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -79,6 +83,9 @@ pub struct JwtSettings {
     pub jwks_url: String,
     pub jwks_file: String,
     pub jwks_refresh_min_seconds: u64,
+    /// How often the JWKS document is re-read anyway, so a key the identity provider
+    /// removed stops being accepted (e.g. `10m`).
+    pub jwks_refresh_every: String,
     pub default_token_ttl: String,
     /// The systems of organisations that act with client-credentials tokens.
     pub machine_clients: Vec<MachineClientSettings>,
@@ -431,6 +438,13 @@ impl Settings {
             setting: "jwt.default_token_ttl",
             problem,
         })?;
+        for (setting, text) in [
+            ("server.idempotency_key_ttl", &self.server.idempotency_key_ttl),
+            ("server.housekeeping_interval", &self.server.housekeeping_interval),
+            ("jwt.jwks_refresh_every", &self.jwt.jwks_refresh_every),
+        ] {
+            parse_duration(text).map_err(|problem| ConfigError::Invalid { setting, problem })?;
+        }
         let w = &self.webhooks;
         for (setting, text) in [
             ("webhooks.poll_interval", &w.poll_interval),

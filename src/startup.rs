@@ -226,10 +226,22 @@ impl Application {
         let body_read_timeout = parse_duration(&settings.server.body_read_timeout)
             .map_err(|e| StartupError::Config(format!("server.body_read_timeout: {e}")))?;
         let session_limits = crate::web::session_limits(&settings).map_err(StartupError::Config)?;
+        let housekeeping_every = Housekeeping {
+            every: parse_duration(&settings.server.housekeeping_interval)
+                .map_err(|e| StartupError::Config(format!("server.housekeeping_interval: {e}")))?,
+            idempotency_ttl: parse_duration(&settings.server.idempotency_key_ttl)
+                .ok()
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .ok_or_else(|| StartupError::Config("server.idempotency_key_ttl: not a duration".into()))?,
+        };
         let trusted = TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| StartupError::Config(format!("server.trusted_proxies: {e}")))?;
         let connection_limits = ConnectionLimits::new(settings.server.max_connections_per_address, trusted.clone());
+        let jwks_every = parse_duration(&settings.jwt.jwks_refresh_every)
+            .map_err(|e| StartupError::Config(format!("jwt.jwks_refresh_every: {e}")))?;
+        let keys_for_timer = auth_data.clone();
         let tasks = vec![
+            tokio::spawn(async move { keys_for_timer.refresh_keys_every(jwks_every).await }),
             tokio::spawn(crate::retention::run(
                 db.clone(),
                 clock.clone(),
@@ -245,7 +257,12 @@ impl Application {
             )),
             tokio::spawn(db::audit::run_sealer(db.clone())),
             tokio::spawn(telemetry::report_protocol_errors(protocol_errors_every)),
-            tokio::spawn(purge_sessions(db.clone(), clock.clone(), session_limits)),
+            tokio::spawn(housekeeping(
+                db.clone(),
+                clock.clone(),
+                session_limits,
+                housekeeping_every,
+            )),
             tokio::spawn(deadlines::run(
                 db.clone(),
                 clock.clone(),
@@ -367,8 +384,15 @@ async fn not_found(
 }
 
 /// Ends abandoned web sessions now and then (a live request refuses them anyway).
-async fn purge_sessions(db: Db, clock: SharedClock, limits: crate::app::sessions::SessionLimits) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+/// What housekeeping removes, and how often.
+struct Housekeeping {
+    every: std::time::Duration,
+    idempotency_ttl: chrono::Duration,
+}
+
+/// Removes expired web sessions and idempotency keys older than their TTL.
+async fn housekeeping(db: Db, clock: SharedClock, limits: crate::app::sessions::SessionLimits, plan: Housekeeping) {
+    let mut tick = tokio::time::interval(plan.every);
     loop {
         tick.tick().await;
         let now = Instant::from_utc(clock.now());
@@ -377,6 +401,15 @@ async fn purge_sessions(db: Db, clock: SharedClock, limits: crate::app::sessions
             Ok(0) => {}
             Ok(count) => tracing::debug!(count, "expired web sessions removed"),
             Err(error) => tracing::warn!("expired web sessions could not be removed: {error}"),
+        }
+        let before = Instant::from_utc(now.0 - plan.idempotency_ttl);
+        let purged = db
+            .run(move |conn| db::referrals::purge_idempotency(conn, before).map_err(DbError::from))
+            .await;
+        match purged {
+            Ok(0) => {}
+            Ok(count) => tracing::debug!(count, "expired idempotency keys removed"),
+            Err(error) => tracing::warn!("expired idempotency keys could not be removed: {error}"),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Services {
     pub settings: Arc<Settings>,
     /// The time allowed for each handover step (from `settings`).
     pub limits: DeadlineLimits,
+    /// How long an Idempotency-Key is remembered (`server.idempotency_key_ttl`).
+    pub idempotency_ttl: chrono::Duration,
 }
 
 impl Services {
@@ -58,7 +60,12 @@ impl Services {
         settings: Arc<Settings>,
     ) -> Result<Self, String> {
         let limits = settings.deadline_limits().map_err(|e| e.to_string())?;
+        let idempotency_ttl = crate::config::parse_duration(&settings.server.idempotency_key_ttl)
+            .ok()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .ok_or("server.idempotency_key_ttl: not a duration")?;
         Ok(Self {
+            idempotency_ttl,
             registry,
             keyring,
             notifier,
@@ -282,7 +289,14 @@ impl Idempotency {
         let Some(key) = &self.key else {
             return Ok(None);
         };
-        match crate::db::referrals::find_idempotency(ctx.conn, &ctx.actor.org, &ctx.actor.sub, key)? {
+        let found = crate::db::referrals::find_idempotency(ctx.conn, &ctx.actor.org, &ctx.actor.sub, key)?;
+        // A key older than the TTL is forgotten now, purged or not yet.
+        let expired = Instant::from_utc(ctx.now.0 - ctx.services.idempotency_ttl);
+        if let Some(row) = found.as_ref().filter(|row| row.created_at.0 < expired.0) {
+            crate::db::referrals::forget_idempotency(ctx.conn, row)?;
+            return Ok(None);
+        }
+        match found {
             None => Ok(None),
             Some(row) if row.route == self.route && row.request_hash == self.hash => Ok(Some(row.resource_id.0)),
             Some(_) => Err(AppError::field(

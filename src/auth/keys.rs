@@ -155,6 +155,12 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Re-reads the JWKS document now, whatever the rate limit (the timer's call): keys the
+    /// provider removed are dropped. False when there is no JWKS document.
+    pub(super) async fn reload(&self) -> Result<bool, KeyError> {
+        self.refresh(true).await
+    }
+
     /// The key for a token header: by `kid` when present, else the only key for `alg`.
     pub(super) async fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<DecodingKey> {
         if let Some(key) = self.lookup(kid, alg).await {

@@ -214,6 +214,21 @@ impl Authenticator {
         self.keys.prime().await
     }
 
+    /// Re-reads the JWKS document every `every` until the process ends. A document that
+    /// cannot be read keeps the keys last read (an outage at the provider does not lock
+    /// everyone out) and is logged.
+    pub async fn refresh_keys_every(&self, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match self.keys.reload().await {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "the JWKS document could not be re-read"),
+            }
+        }
+    }
+
     pub async fn verify(&self, token: &str) -> Result<Actor, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.allowed.contains(&header.alg) {

@@ -253,6 +253,17 @@ pub fn find_idempotency(
         .optional()
 }
 
+pub fn forget_idempotency(conn: &mut AnyConnection, row: &IdempotencyRow) -> QueryResult<()> {
+    diesel::delete(idempotency_keys::table.find((&row.organisation, &row.actor_sub, &row.key)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Removes the keys made before `before`; returns how many.
+pub fn purge_idempotency(conn: &mut AnyConnection, before: Instant) -> QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before))).execute(conn)
+}
+
 pub fn insert_idempotency(conn: &mut AnyConnection, row: &IdempotencyRow) -> QueryResult<()> {
     diesel::insert_into(idempotency_keys::table)
         .values(row)

@@ -15,7 +15,7 @@ use super::time;
 use super::{session, web_error};
 use crate::api::context::Context;
 use crate::app::Page;
-use crate::domain::ids::NotificationId;
+use crate::domain::ids::{NotificationId, SubscriptionId};
 use crate::domain::notification::DeliveryStatus;
 use crate::error::ApiError;
 
@@ -229,4 +229,181 @@ pub async fn capacity(req: HttpRequest, ctx: Context) -> Result<HttpResponse, We
         unreported,
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+pub struct SubscriptionLine {
+    pub url: String,
+    pub events: String,
+    pub status: String,
+    /// Why, since when: `gone`, or failing since a moment.
+    pub trouble: String,
+    pub href: String,
+    /// The pause or resume form: target and button text.
+    pub switch: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    chrome: Chrome,
+    lines: Vec<SubscriptionLine>,
+}
+
+fn switch_for(tr: Tr, view: &crate::app::webhooks::SubscriptionView) -> Option<(String, String)> {
+    use crate::domain::webhook::SubscriptionStatus as S;
+    match view.status {
+        S::Active => Some((format!("/admin/webhooks/{}/pause", view.id), tr.t("webhooks-pause"))),
+        S::Paused | S::Disabled => Some((format!("/admin/webhooks/{}/resume", view.id), tr.t("webhooks-resume"))),
+        S::Deleted => None,
+    }
+}
+
+/// The organisation's webhook subscriptions (its admins): endpoint, events, status, and
+/// pause or resume. Subscribing and rotating secrets are the API's (docs/integration.md §2).
+#[get("/admin/webhooks")]
+pub async fn webhooks(req: HttpRequest, ctx: Context, done: web::Query<Done>) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let list = ctx
+        .read(session.actor.clone(), crate::app::webhooks::list)
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let lines = list
+        .items
+        .iter()
+        .map(|view| SubscriptionLine {
+            url: view.url.clone(),
+            events: view
+                .event_types
+                .iter()
+                .map(|e| tr.label("webhook-event", &e.replace('.', "_")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            status: tr.label("webhook-status", &view.status),
+            trouble: match (&view.disabled_reason, view.failing_since) {
+                (Some(reason), _) => tr.label("webhook-disabled", reason),
+                (None, Some(since)) => format!("{} {}", tr.t("webhooks-failing-since"), time::date_time(lang, since)),
+                (None, None) => String::new(),
+            },
+            href: format!("/admin/webhooks/{}", view.id),
+            switch: switch_for(tr, view),
+        })
+        .collect();
+    let mut chrome = Chrome::signed_in(
+        lang,
+        "/admin/webhooks",
+        tr.t("webhooks-title"),
+        &session,
+        ctx.registry(),
+    );
+    if let Some(notice) = notice_of(&done.done) {
+        chrome = chrome.with_notice(&notice);
+    }
+    Ok(html(StatusCode::OK, &WebhooksPage { chrome, lines }))
+}
+
+pub struct DeliveryLine {
+    pub created: String,
+    pub event: String,
+    pub status: String,
+    pub attempts: i32,
+    pub answer: String,
+    pub latency: String,
+    pub last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "webhook.html")]
+struct WebhookPage {
+    chrome: Chrome,
+    url: String,
+    status: String,
+    lines: Vec<DeliveryLine>,
+    next_page: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct CursorQuery {
+    cursor: Option<String>,
+}
+
+/// One subscription's delivery log, newest first, 25 a page: what was sent, how the
+/// endpoint answered and how long it took.
+#[get("/admin/webhooks/{id}")]
+pub async fn webhook(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<String>,
+    query: web::Query<CursorQuery>,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let tr = Tr::new(lang);
+    let session = session(&req, &ctx).await?;
+    let id = uuid::Uuid::parse_str(&path)
+        .map(SubscriptionId)
+        .map_err(|_| WebError::new(lang, WebErrorKind::NotFound))?;
+    let page = Page::parse(Some(25), query.cursor.as_deref(), ctx.settings()).map_err(|e| web_error(lang, e.into()))?;
+    let (view, log) = ctx
+        .read(session.actor.clone(), move |c| {
+            Ok((
+                crate::app::webhooks::get(c, id)?,
+                crate::app::webhooks::deliveries(c, id, page)?,
+            ))
+        })
+        .await
+        .map_err(|e| web_error(lang, e))?;
+    let lines = log
+        .items
+        .iter()
+        .map(|d| DeliveryLine {
+            created: time::date_time(lang, d.created_at),
+            event: tr.label("webhook-event", &d.event_type.replace('.', "_")),
+            status: tr.label("webhook-delivery", &d.status),
+            attempts: d.attempts,
+            answer: d.last_status.map(|s| s.to_string()).unwrap_or_default(),
+            latency: d.last_latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_default(),
+            last_error: d.last_error.clone().unwrap_or_default(),
+        })
+        .collect();
+    let chrome = Chrome::signed_in(lang, "/admin/webhooks", tr.t("webhook-title"), &session, ctx.registry());
+    Ok(html(
+        StatusCode::OK,
+        &WebhookPage {
+            chrome,
+            url: view.url.clone(),
+            status: tr.label("webhook-status", &view.status),
+            lines,
+            next_page: log.next_cursor.map(|c| format!("/admin/webhooks/{id}?cursor={c}")),
+        },
+    ))
+}
+
+/// Pauses or resumes a subscription (the API's use case), then back to the list.
+#[post("/admin/webhooks/{id}/{switch}")]
+pub async fn webhook_switch(
+    req: HttpRequest,
+    ctx: Context,
+    path: web::Path<(String, String)>,
+    body: Bytes,
+) -> Result<HttpResponse, WebError> {
+    let lang = language_of(&req);
+    let session = session(&req, &ctx).await?;
+    let (id, switch) = path.into_inner();
+    let id = uuid::Uuid::parse_str(&id)
+        .map(SubscriptionId)
+        .map_err(|_| WebError::new(lang, WebErrorKind::NotFound))?;
+    let active = match switch.as_str() {
+        "pause" => false,
+        "resume" => true,
+        _ => return Err(WebError::new(lang, WebErrorKind::NotFound)),
+    };
+    FormPost::read(&req, &body, &session, Tr::new(lang))?;
+    ctx.write(session.actor.clone(), move |c| {
+        crate::app::webhooks::set_active(c, id, active)
+    })
+    .await
+    .map_err(|e| web_error(lang, e))?;
+    let done = if active { "webhook-resumed" } else { "webhook-paused" };
+    Ok(see_other(&format!("/admin/webhooks?done={done}")))
 }

@@ -99,6 +99,9 @@ impl Chrome {
         if crate::domain::access::outbox(actor.principal()).is_ok() {
             item("/admin/outbox", "nav-outbox");
         }
+        if crate::domain::access::manage_webhooks(actor.principal(), None).is_ok() {
+            item("/admin/webhooks", "nav-webhooks");
+        }
         if actor.has(Role::Caseworker) {
             item("/cases", "nav-cases");
             item("/cases/new", "nav-new-case");

@@ -46,7 +46,7 @@ pub struct Done {
 }
 
 /// Confirmations a redirect may ask for (`?done=`); anything else is ignored.
-pub const NOTICES: [&str; 12] = [
+pub const NOTICES: [&str; 14] = [
     "case-created",
     "grounds-recorded",
     "consent-recorded",
@@ -59,6 +59,8 @@ pub const NOTICES: [&str; 12] = [
     "assigned",
     "three-way-step",
     "retried",
+    "webhook-paused",
+    "webhook-resumed",
 ];
 
 pub fn notice_of(done: &Option<String>) -> Option<String> {

@@ -336,3 +336,54 @@ async fn jwks_url_sqlite() {
 async fn jwks_url_postgres() {
     jwks_url_is_fetched_and_rate_limited(Backend::Postgres).await;
 }
+
+/// The JWKS document is re-read on a timer (`jwt.jwks_refresh_every`): a key the identity
+/// provider removed stops being accepted although no token asked for an unknown key.
+async fn a_key_removed_at_the_provider_stops_being_accepted(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("nrm-jwks-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    let both = JwkSet {
+        keys: vec![
+            jwk_for("rsa_private.pem", "idp-a"),
+            jwk_for("other_rsa_private.pem", "idp-b"),
+        ],
+    };
+    std::fs::write(&path, serde_json::to_string(&both).unwrap()).unwrap();
+    let file = path.to_string_lossy().to_string();
+    let Some(app) = crate::helpers::on(backend, move |s| {
+        s.jwt.public_keys.clear();
+        s.jwt.jwks_file = file;
+        // Unknown kids never trigger a re-read here: only the timer does.
+        s.jwt.jwks_refresh_min_seconds = 3600;
+        s.jwt.jwks_refresh_every = "300ms".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let c = claims("idp-user", "csg", &["intake"]);
+    let token_a = sign_rs256(&c, "rsa_private.pem", Some("idp-a"));
+    let token_b = sign_rs256(&c, "other_rsa_private.pem", Some("idp-b"));
+    assert_eq!(status_with(&app, Some(&token_a)).await.0, 200);
+    // Key a is withdrawn at the provider (compromised, say).
+    let only_b = JwkSet {
+        keys: vec![jwk_for("other_rsa_private.pem", "idp-b")],
+    };
+    std::fs::write(&path, serde_json::to_string(&only_b).unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    while status_with(&app, Some(&token_a)).await.0 != 401 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "key a still accepted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_with(&app, Some(&token_b)).await.0, 200, "key b stays");
+    // A document that cannot be read keeps the keys last read.
+    std::fs::write(&path, "not json").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(status_with(&app, Some(&token_b)).await.0, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+crate::backend_test!(a_key_removed_at_the_provider_stops_being_accepted);

@@ -104,6 +104,16 @@ async fn whole_handover_in_the_browser(backend: Backend) {
         return;
     };
     assert_eq!(app.address, app_base);
+    // The focal point's admin has a webhook, so its pages show a subscription and its log
+    // (to an endpoint on loopback, refused after resolution: nothing leaves the machine).
+    let ops = app.token("admin-ops", "comensha", &["admin"]);
+    app.post_ok(
+        "/api/v1/webhooks",
+        &ops,
+        &serde_json::json!({"url": "https://localhost:9/nrm-hooks", "event_types": ["referral.received"]}),
+        201,
+    )
+    .await;
     let _provider = start_provider(provider_port, &app_base);
     let out = manifest_dir().join(format!("target/browser/{}", name(backend)));
     // Only this run's screenshots, so the folder shows what was checked now.

@@ -4,8 +4,8 @@
 use chrono::{Days, Utc};
 use serde_json::{Value, json};
 
-use crate::api_test;
-use crate::helpers::{TestApp, adult_case, expect_problem};
+use crate::helpers::{Backend, TestApp, adult_case, expect_problem, on};
+use crate::{api_test, backend_test};
 
 fn fields_of(body: &Value) -> Vec<String> {
     body["errors"]
@@ -464,6 +464,62 @@ async fn idempotency_key_replays_and_refuses_reuse(app: TestApp) {
     expect_problem(bad_key, 400).await;
 }
 api_test!(idempotency_key_replays_and_refuses_reuse);
+
+/// A key is remembered for `server.idempotency_key_ttl` (7 days here): after that it may be
+/// used afresh, and housekeeping removes the old rows.
+async fn idempotency_keys_expire_and_are_purged(backend: Backend) {
+    let Some(app) = on(backend, |s| s.server.housekeeping_interval = "100ms".into()).await else {
+        return;
+    };
+    let token = app.token("cw-anna", "fier", &["caseworker"]);
+    let send = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/cases"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "chat-4711-case")
+            .json(&body)
+            .send()
+    };
+    let first: Value = send(adult_case()).await.unwrap().json().await.unwrap();
+    let mut different = adult_case();
+    different["age_at_contact"] = json!(31);
+    app.clock
+        .advance(chrono::Duration::days(7) - chrono::Duration::seconds(5));
+    expect_problem(send(different.clone()).await.unwrap(), 422).await;
+    let again: Value = send(adult_case()).await.unwrap().json().await.unwrap();
+    assert_eq!(again["id"], first["id"], "still within the week: the same case");
+    app.clock.advance(chrono::Duration::seconds(10));
+    let fresh = send(different).await.unwrap();
+    assert_eq!(fresh.status(), 201, "an expired key is used afresh");
+    let fresh: Value = fresh.json().await.unwrap();
+    assert_ne!(fresh["id"], first["id"]);
+    // Another user's key of a week ago is purged by housekeeping, unasked.
+    let other = app.token("cw-other", "fier", &["caseworker"]);
+    app.client
+        .post(app.url("/api/v1/cases"))
+        .bearer_auth(&other)
+        .header("Idempotency-Key", "k-1")
+        .json(&adult_case())
+        .send()
+        .await
+        .unwrap();
+    let count = |db: nrm::db::Db| {
+        use diesel::prelude::*;
+        let mut conn = db.get().unwrap();
+        nrm::db::schema::idempotency_keys::table
+            .count()
+            .get_result::<i64>(&mut *conn)
+            .unwrap()
+    };
+    assert_eq!(count(app.db()), 2);
+    app.clock.advance(chrono::Duration::days(8));
+    let started = std::time::Instant::now();
+    while count(app.db()) > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "never purged");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+backend_test!(idempotency_keys_expire_and_are_purged);
 
 async fn anonymous_notification_for_non_consenting_adult(app: TestApp) {
     let a = app.actors();

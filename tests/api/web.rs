@@ -790,6 +790,14 @@ fn every_text_on_the_pages_is_in_both_catalogues() {
     use nrm::domain::notification::{DeliveryStatus, NotificationKind};
     labels("delivery", names(&DeliveryStatus::ALL.map(|v| v.as_str())));
     labels("notification", names(&NotificationKind::ALL.map(|v| v.as_str())));
+    use nrm::domain::webhook::{DeliveryState, DisabledReason, EventType, SubscriptionStatus};
+    labels("webhook-status", names(&SubscriptionStatus::ALL.map(|v| v.as_str())));
+    labels("webhook-disabled", names(&DisabledReason::ALL.map(|v| v.as_str())));
+    labels("webhook-delivery", names(&DeliveryState::ALL.map(|v| v.as_str())));
+    labels(
+        "webhook-event",
+        EventType::ALL.iter().map(|e| e.as_str().replace('.', "_")).collect(),
+    );
     use nrm::domain::three_way::{ThreeWayAction, ThreeWayGuard};
     labels("three-way-do", names(&ThreeWayAction::ALL.map(|v| v.as_str())));
     labels("guard", names(&ThreeWayGuard::ALL.map(|v| v.as_str())));
@@ -1514,6 +1522,78 @@ async fn an_admin_sends_a_dead_letter_again_from_the_outbox_page(backend: crate:
     assert_eq!(caseworker.get("/admin/outbox").await.status, 403);
 }
 crate::backend_test!(an_admin_sends_a_dead_letter_again_from_the_outbox_page);
+
+async fn an_admin_sees_the_webhooks_and_pauses_one(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::on(backend, |s| s.webhooks.poll_interval = "50ms".into()).await else {
+        return;
+    };
+    let api_admin = app.token("admin-csg", "csg", &["admin"]);
+    // An endpoint that resolves to loopback: every delivery fails, and the log says why.
+    let made = app
+        .post_ok(
+            "/api/v1/webhooks",
+            &api_admin,
+            &json!({"url": "https://localhost:9/hooks", "event_types": ["referral.received", "referral.withdrawn"]}),
+            201,
+        )
+        .await;
+    let id = made["id"].as_str().unwrap();
+    app.submitted_referral("csg", &["acute_sexual_violence_care"]).await;
+    let mut admin = Browser::new(&app);
+    admin.sign_in("csg:admin").await;
+    let page = admin.get("/admin/webhooks").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_private(&page);
+    assert!(page.has("https://localhost:9/hooks"));
+    assert!(
+        page.has("Verwijzing ontvangen, Verwijzing ingetrokken"),
+        "{}",
+        page.body
+    );
+    assert!(page.has("Actief"));
+    assert!(!page.has("whsec_"), "the secret is never shown in a page");
+    let log_path = format!("/admin/webhooks/{id}");
+    let started = std::time::Instant::now();
+    let log = loop {
+        let log = admin.get(&log_path).await;
+        if log.has("no address deliveries may reach") {
+            break log;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{}", log.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(log.has("In de wachtrij"), "{}", log.body);
+
+    let pause = format!("/admin/webhooks/{id}/pause");
+    assert_eq!(admin.post(&pause, &[]).await.status, 403, "no CSRF token, no change");
+    let done = admin.post(&pause, &[("csrf_token", &Browser::csrf(&page))]).await;
+    assert_eq!(done.location(), "/admin/webhooks?done=webhook-paused");
+    let page = admin.follow(done).await;
+    assert!(page.has("De webhook is gepauzeerd."), "{}", page.body);
+    assert!(page.has("Gepauzeerd"));
+    let view: Value = app
+        .get(&format!("/api/v1/webhooks/{id}"), &api_admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "paused");
+
+    // Another organisation's admin: not there. A caseworker: not for them.
+    let mut fier_admin = Browser::new(&app);
+    fier_admin.sign_in("fier:admin").await;
+    assert!(
+        fier_admin
+            .get("/admin/webhooks")
+            .await
+            .has("Uw organisatie heeft geen webhooks.")
+    );
+    assert_eq!(fier_admin.get(&log_path).await.status, 404);
+    let mut caseworker = Browser::new(&app);
+    caseworker.sign_in("csg:caseworker").await;
+    assert_eq!(caseworker.get("/admin/webhooks").await.status, 403);
+}
+crate::backend_test!(an_admin_sees_the_webhooks_and_pauses_one);
 
 async fn the_focal_point_sees_how_three_way_conversations_went_per_quarter(backend: crate::helpers::Backend) {
     let Some(app) = crate::helpers::on(backend, |s| s.stats.min_cell = 1).await else {

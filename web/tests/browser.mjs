@@ -431,6 +431,13 @@ async function everyPage({ open, t, lang }) {
   await admin.getByLabel(t('field-outbox-status'), { exact: true }).selectOption('pending');
   await submit(admin, button(admin, t('filter')));
   await check(admin, lang, 'outbox');
+  step('the webhooks and a delivery log');
+  await submit(admin, admin.getByRole('link', { name: t('nav-webhooks'), exact: true }));
+  await see(admin.getByRole('heading', { name: t('webhooks-title'), level: 1 }), 'the webhooks');
+  await check(admin, lang, 'webhooks');
+  await submit(admin, admin.getByRole('link', { name: 'https://localhost:9/nrm-hooks' }));
+  await see(admin.getByRole('heading', { name: t('webhook-title'), level: 1 }), 'the delivery log');
+  await check(admin, lang, 'webhook-deliveries');
 
   const intake = await open();
   await signIn(intake, t, 'fier', 'intake');
