@@ -53,6 +53,19 @@ macro_rules! insert_all {
 }
 pub(crate) use insert_all;
 
+/// Loads `$query` for claiming: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so instances
+/// claiming at once never take the same rows; on SQLite plainly, inside the caller's
+/// immediate transaction (one writer at a time). The outboxes' claim step.
+macro_rules! load_for_claim {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => $query.for_update().skip_locked().load(pg)?,
+            $crate::db::AnyConnection::Sqlite(lite) => $query.load(lite)?,
+        }
+    };
+}
+pub(crate) use load_for_claim;
+
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
     Postgresql(PgConnection),

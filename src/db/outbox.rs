@@ -83,22 +83,14 @@ pub fn claim(
                 .or(notifications::lease_until.lt(now)),
         );
     super::write_transaction(conn, |conn| {
-        let ids: Vec<Id> = match conn {
-            AnyConnection::Postgresql(pg) => notifications::table
+        let ids: Vec<Id> = super::load_for_claim!(
+            conn,
+            notifications::table
                 .filter(due)
                 .order((notifications::next_attempt_at.asc(), notifications::id.asc()))
                 .limit(limit)
                 .select(notifications::id)
-                .for_update()
-                .skip_locked()
-                .load(pg)?,
-            AnyConnection::Sqlite(lite) => notifications::table
-                .filter(due)
-                .order((notifications::next_attempt_at.asc(), notifications::id.asc()))
-                .limit(limit)
-                .select(notifications::id)
-                .load(lite)?,
-        };
+        );
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -167,24 +167,15 @@ pub fn claim(
                 .or(webhook_deliveries::lease_until.lt(now)),
         );
     super::write_transaction(conn, |conn| {
-        let ids: Vec<Id> = match conn {
-            AnyConnection::Postgresql(pg) => webhook_deliveries::table
+        let ids: Vec<Id> = super::load_for_claim!(
+            conn,
+            webhook_deliveries::table
                 .filter(due)
                 .filter(webhook_deliveries::subscription_id.eq_any(active))
                 .order((webhook_deliveries::next_attempt_at.asc(), webhook_deliveries::id.asc()))
                 .limit(limit)
                 .select(webhook_deliveries::id)
-                .for_update()
-                .skip_locked()
-                .load(pg)?,
-            AnyConnection::Sqlite(lite) => webhook_deliveries::table
-                .filter(due)
-                .filter(webhook_deliveries::subscription_id.eq_any(active))
-                .order((webhook_deliveries::next_attempt_at.asc(), webhook_deliveries::id.asc()))
-                .limit(limit)
-                .select(webhook_deliveries::id)
-                .load(lite)?,
-        };
+        );
         if ids.is_empty() {
             return Ok(Vec::new());
         }

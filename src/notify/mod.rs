@@ -361,6 +361,25 @@ impl Notifier {
     }
 }
 
+/// Delivery rounds until the process ends: again at once while a round delivered something
+/// (more may be waiting), after `poll` otherwise. Each round runs as its own task, so even a
+/// panic in a mail or HTTP library cannot stop delivery for good.
+pub(crate) async fn keep_delivering<F, Fut>(what: &'static str, poll: std::time::Duration, round: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, crate::db::DbError>> + Send + 'static,
+{
+    loop {
+        match tokio::spawn(round()).await {
+            Ok(Ok(done)) if done > 0 => continue,
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::error!(error = %error, "{what} delivery round failed"),
+            Err(error) => tracing::error!(error = %error, "{what} delivery round panicked"),
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
 /// A worker's identity in leases: host and process, plus a random part.
 pub fn worker_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "nrm".into());

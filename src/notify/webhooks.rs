@@ -342,17 +342,10 @@ fn record(
 
 /// Runs until the process ends.
 pub async fn run(db: Db, clock: SharedClock, delivery: WebhookDelivery, worker: String) {
-    loop {
-        let round = {
-            let (db, clock, delivery, worker) = (db.clone(), clock.clone(), delivery.clone(), worker.clone());
-            tokio::spawn(async move { deliver_once(&db, &clock, &delivery, &worker).await })
-        };
-        match round.await {
-            Ok(Ok(delivered)) if delivered > 0 => continue,
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::error!(error = %error, "webhook delivery round failed"),
-            Err(error) => tracing::error!(error = %error, "webhook delivery round panicked"),
-        }
-        tokio::time::sleep(delivery.poll_interval).await;
-    }
+    let poll = delivery.poll_interval;
+    super::keep_delivering("webhook", poll, move || {
+        let (db, clock, delivery, worker) = (db.clone(), clock.clone(), delivery.clone(), worker.clone());
+        async move { deliver_once(&db, &clock, &delivery, &worker).await }
+    })
+    .await
 }

@@ -165,23 +165,12 @@ pub async fn deliver_once(db: &Db, clock: &SharedClock, delivery: &Delivery, wor
 pub async fn run(db: Db, clock: SharedClock, delivery: Delivery, worker: String) {
     if !delivery.configured() {
         tracing::warn!("no [smtp] host configured: notifications stay queued until one is set");
+        return std::future::pending().await;
     }
-    loop {
-        if delivery.configured() {
-            // A round runs as its own task, so even a panic in a mail library cannot stop
-            // delivery for good.
-            let round = {
-                let (db, clock, delivery, worker) = (db.clone(), clock.clone(), delivery.clone(), worker.clone());
-                tokio::spawn(async move { deliver_once(&db, &clock, &delivery, &worker).await })
-            };
-            match round.await {
-                // More may be waiting: go again at once.
-                Ok(Ok(sent)) if sent > 0 => continue,
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::error!(error = %error, "delivery round failed"),
-                Err(error) => tracing::error!(error = %error, "delivery round panicked"),
-            }
-        }
-        tokio::time::sleep(delivery.poll_interval).await;
-    }
+    let poll = delivery.poll_interval;
+    super::keep_delivering("e-mail", poll, move || {
+        let (db, clock, delivery, worker) = (db.clone(), clock.clone(), delivery.clone(), worker.clone());
+        async move { deliver_once(&db, &clock, &delivery, &worker).await }
+    })
+    .await
 }
