@@ -172,12 +172,20 @@ fn run(cli: Cli) -> Result<(), String> {
             let settings = settings_with(&cli, &[("database.url", database_url)])?;
             telemetry::init(&settings.log);
             let mut conn = startup::connect_once(&settings).map_err(|e| e.to_string())?;
-            let verdict = nrm::db::audit::verify(&mut conn).map_err(|e| e.to_string())?;
+            let now = nrm::db::Instant::from_utc(chrono::Utc::now());
+            let verdict = nrm::db::audit::verify(&mut conn, now).map_err(|e| e.to_string())?;
             say!("{}", serde_json::to_string(&verdict).map_err(|e| e.to_string())?);
-            if verdict.valid {
-                Ok(())
-            } else {
+            if !verdict.valid {
                 Err("the audit chain is broken".into())
+            } else if verdict.sealing_overdue() {
+                // Sealed now, but a running service should have sealed them long ago.
+                Err(format!(
+                    "{} audit entries had waited longer than {} s for their seal: is the sealer running?",
+                    verdict.overdue_unsealed,
+                    nrm::db::audit::SEAL_OVERDUE_AFTER.as_secs()
+                ))
+            } else {
+                Ok(())
             }
         }
         Command::Bench {

@@ -1,5 +1,6 @@
 //! The retention task: erases personal data of closed cases when it is due, by the same
-//! rules as `nrm retention run`. Runs on every instance; erasing twice is harmless.
+//! rules as `nrm retention run`. One instance per database leads it (`db::leader`), so each
+//! erasure is done and audited once; each case is re-read in the transaction that erases it.
 
 use std::time::Duration as StdDuration;
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 use crate::clock::SharedClock;
 use crate::config::{Settings, parse_duration};
 use crate::db::audit::{NewAuditEntry, append};
+use crate::db::leader::{Leadership, SingletonTask};
 use crate::db::privacy::{erase_free_text, erase_identifying, retention_due};
 use crate::db::{AnyConnection, Db, DbError, Id, Instant, write_transaction};
 use crate::domain::retention::{RetentionPolicy, due};
@@ -79,12 +81,12 @@ pub fn run_once(
             }
             progressed = true;
             write_transaction(conn, |conn| {
-                if due.identifying {
-                    erase_identifying(conn, *case_id, now)?;
+                // Audited only by the run that erased it: a run racing this one (the CLI
+                // beside the service) finds the marker set.
+                if due.identifying && erase_identifying(conn, *case_id, now)? {
                     audit(conn, *case_id, "case.retention.identifying_details", now)?;
                 }
-                if due.free_text {
-                    erase_free_text(conn, *case_id, now)?;
+                if due.free_text && erase_free_text(conn, *case_id, now)? {
                     audit(conn, *case_id, "case.retention.free_text", now)?;
                 }
                 Ok::<_, diesel::result::Error>(())
@@ -96,12 +98,16 @@ pub fn run_once(
     }
 }
 
-/// Runs until the process ends.
+/// Runs until the process ends, erasing while this instance leads retention.
 pub async fn run(db: Db, clock: SharedClock, policy: RetentionPolicy, interval: StdDuration) {
+    let mut leadership = Leadership::new(&db, SingletonTask::Retention);
     loop {
         // Wait first: nothing closed during start-up is due, and erasing at start would race
         // an operator's `nrm retention run --dry-run`.
         tokio::time::sleep(interval).await;
+        if !leadership.lead().await {
+            continue;
+        }
         let now = Instant::from_utc(clock.now());
         match db.run(move |conn| run_once(conn, &policy, now, false)).await {
             Ok(report) if report.identifying_details + report.free_text > 0 => {

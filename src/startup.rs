@@ -216,8 +216,9 @@ impl Application {
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let check_interval = parse_duration(&settings.notifications.deadline_check_interval)
             .map_err(|e| StartupError::Config(format!("notifications.deadline_check_interval: {e}")))?;
-        // Background work runs on every instance: claims and escalation records keep
-        // instances from doing the same work twice.
+        // Background work: the outbox workers run on every instance and claim their rows;
+        // the sealer, the deadline watcher and retention run on one leader per database
+        // (`db::leader`).
         let retention_policy = crate::retention::policy(&settings).map_err(StartupError::Config)?;
         let retention_interval = parse_duration(&settings.retention.check_interval)
             .map_err(|e| StartupError::Config(format!("retention.check_interval: {e}")))?;

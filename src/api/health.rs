@@ -14,6 +14,10 @@ pub struct Health {
     /// `sqlite` or `postgresql` (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
+    /// The once-per-database tasks this instance leads now: `sealer`, `deadline-watcher`,
+    /// `retention` (readiness only). Of several instances on one database, one leads each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leads: Option<Vec<&'static str>>,
 }
 
 /// The process is up and answering.
@@ -23,6 +27,7 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "up",
         database: None,
+        leads: None,
     })
 }
 
@@ -48,5 +53,6 @@ pub async fn ready(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Health {
         status: "ready",
         database: Some(backend),
+        leads: Some(db.leading().tasks()),
     }))
 }

@@ -97,11 +97,11 @@ pub fn audit_trail(ctx: &mut Ctx, filter: AuditFilter) -> AppResult<AuditPage> {
 }
 
 /// Seals pending entries, then verifies the whole chain: any edited, deleted or reordered
-/// entry is pinpointed.
+/// entry is pinpointed, and entries that waited too long for their seal are reported.
 #[tracing::instrument(skip_all)]
 pub fn verify_audit(ctx: &mut Ctx) -> AppResult<Verification> {
     access::oversee(ctx.actor.principal())?;
-    Ok(audit::verify(ctx.conn)?)
+    Ok(audit::verify(ctx.conn, ctx.now)?)
 }
 
 // ---------------------------------------------------------------------------

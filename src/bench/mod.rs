@@ -144,6 +144,22 @@ impl Phase {
             }
         }
     }
+
+    /// Prints whether every operation's p99 is under `target_ms`, naming the slowest.
+    fn p99_verdict(&mut self, what: &str, target_ms: f64) {
+        let slowest = self
+            .ops
+            .iter_mut()
+            .filter_map(|(name, stats)| {
+                stats.latencies_us.sort_unstable();
+                percentile(&stats.latencies_us, 99.0).map(|us| (*name, us as f64 / 1000.0))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((name, p99)) = slowest {
+            let verdict = if p99 < target_ms { "met" } else { "NOT met" };
+            println!("\np99 of {what} under {target_ms} ms: {verdict} (slowest: {name}, p99 {p99:.1} ms)");
+        }
+    }
 }
 
 /// The service under load: started by the benchmark (with its process id) or given.
@@ -641,6 +657,7 @@ async fn handover(plan: &BenchPlan, settings: Settings) -> Result<(), String> {
     )
     .await;
     reads.print();
+    reads.p99_verdict("the read mix", 20.0);
 
     // 3. Transitions alone, on referrals submitted beforehand (not timed), enough for the
     // phase at the rate the hot path reached.
@@ -697,6 +714,7 @@ async fn handover(plan: &BenchPlan, settings: Settings) -> Result<(), String> {
     )
     .await;
     transitions.print();
+    transitions.p99_verdict("each transition", 50.0);
     let transition_latencies = transitions.all_latencies();
     let service_tps = transition_latencies.len() as f64 / transitions.elapsed.as_secs_f64();
     let ms = |v: &[u64], p| percentile(v, p).map_or(f64::NAN, |us| us as f64 / 1000.0);
@@ -718,23 +736,34 @@ async fn handover(plan: &BenchPlan, settings: Settings) -> Result<(), String> {
     drop(service);
 
     if plan.pgbench && is_postgres(&plan.database_url) {
-        let limit = compare_with_pgbench(plan, &settings, &http).await?;
+        let (limit, simple) = compare_with_pgbench(plan, &settings, &http).await?;
+        let row = |name: &str, tps: f64, v: &[u64]| {
+            format!(
+                "| {name} | {tps:.1} | {:.1} | {:.1} | {:.1} |",
+                ms(v, 50.0),
+                ms(v, 95.0),
+                ms(v, 99.0)
+            )
+        };
         println!(
-            "\n## Service against the database's limit\n\n\
-             | | transactions/s | p50 ms | p95 ms | p99 ms |\n|---|---:|---:|---:|---:|\n\
-             | service transitions (HTTP) | {service_tps:.1} | {:.1} | {:.1} | {:.1} |\n\
-             | pgbench, same SQL | {:.1} | {:.1} | {:.1} | {:.1} |\n\n\
-             Ratio service ÷ pgbench: {:.2} (pgbench: {} transactions, {} failed)",
-            ms(&transition_latencies, 50.0),
-            ms(&transition_latencies, 95.0),
-            ms(&transition_latencies, 99.0),
-            limit.tps,
-            ms(&limit.sorted_latencies, 50.0),
-            ms(&limit.sorted_latencies, 95.0),
-            ms(&limit.sorted_latencies, 99.0),
+            "\n## Service against the database's limit ({} clients)\n\n\
+             | | transactions/s | p50 ms | p95 ms | p99 ms |\n|---|---:|---:|---:|---:|\n{}\n{}\n{}\n\n\
+             Ratio service ÷ pgbench: {:.2} (target ≥ 0.7; pgbench: {} transactions, {} failed)\n\
+             Ratio service ÷ pgbench -N: {:.2} (target ≥ 0.5; pgbench -N: {} transactions, {} failed)",
+            plan.concurrency,
+            row("service transitions (HTTP)", service_tps, &transition_latencies),
+            row("pgbench, same SQL", limit.tps, &limit.sorted_latencies),
+            row(
+                "pgbench -N (built-in simple update)",
+                simple.tps,
+                &simple.sorted_latencies
+            ),
             service_tps / limit.tps,
             limit.transactions,
             limit.failed,
+            service_tps / simple.tps,
+            simple.transactions,
+            simple.failed,
         );
     } else if plan.pgbench {
         println!("\n(pgbench comparison: PostgreSQL only)");
@@ -772,7 +801,12 @@ pub fn through_proxy(url: &str, proxy: &str) -> Option<(String, String)> {
 
 /// Records the SQL of one transition of each kind through a proxy, writes the pgbench
 /// scripts, and runs them at the benchmark's concurrency for its duration.
-async fn compare_with_pgbench(plan: &BenchPlan, settings: &Settings, http: &reqwest::Client) -> Result<Limit, String> {
+/// Then runs pgbench's own `-N` at the same concurrency and duration on the same database.
+async fn compare_with_pgbench(
+    plan: &BenchPlan,
+    settings: &Settings,
+    http: &reqwest::Client,
+) -> Result<(Limit, Limit), String> {
     let unreadable = "cannot read the PostgreSQL URL";
     let (upstream, _) = through_proxy(&plan.database_url, "").ok_or(unreadable)?;
     let proxy = capture::Proxy::start(upstream).map_err(|e| e.to_string())?;
@@ -820,19 +854,27 @@ async fn compare_with_pgbench(plan: &BenchPlan, settings: &Settings, http: &reqw
         work_dir.display()
     );
     let (database_url, concurrency, seconds) = (plan.database_url.clone(), plan.concurrency, plan.duration.as_secs());
-    let result = tokio::task::spawn_blocking(move || {
-        pgbench::run(&database_url, &scripts, concurrency, seconds.max(1), &work_dir)
+    let (recorded, simple) = tokio::task::spawn_blocking(move || {
+        let recorded = pgbench::run(&database_url, &scripts, concurrency, seconds.max(1), &work_dir)?;
+        let simple = pgbench::run_simple_update(&database_url, concurrency, seconds.max(1), &work_dir)?;
+        Ok::<_, String>((recorded, simple))
     })
     .await
     .map_err(|e| e.to_string())??;
-    let mut sorted_latencies = result.latencies_us;
-    sorted_latencies.sort_unstable();
-    Ok(Limit {
-        tps: result.tps,
-        transactions: result.transactions,
-        failed: result.failed,
-        sorted_latencies,
-    })
+    Ok((Limit::from(recorded), Limit::from(simple)))
+}
+
+impl From<pgbench::PgbenchResult> for Limit {
+    fn from(result: pgbench::PgbenchResult) -> Self {
+        let mut sorted_latencies = result.latencies_us;
+        sorted_latencies.sort_unstable();
+        Limit {
+            tps: result.tps,
+            transactions: result.transactions,
+            failed: result.failed,
+            sorted_latencies,
+        }
+    }
 }
 
 /// A small deterministic picker, so clients spread their reads without a random crate.

@@ -377,16 +377,59 @@ pub fn run(
     work_dir: &Path,
 ) -> Result<PgbenchResult, String> {
     let prefix = work_dir.join("pgbench_log");
-    let mut command = Command::new("pgbench");
-    command
-        .args(["-n", "-M", "prepared", "-D", "first=1", "--log"])
-        .arg(format!("--log-prefix={}", prefix.display()))
-        .args(["-c", &clients.to_string(), "-j", &clients.clamp(1, 2).to_string()])
-        .args(["-T", &seconds.to_string()]);
+    let mut command = timed(&prefix, clients, seconds);
+    command.args(["-D", "first=1"]);
     for script in scripts {
         command.arg("-f").arg(script);
     }
     command.arg(conninfo);
+    finish(command, &prefix, work_dir)
+}
+
+/// pgbench's tables at this scale (100,000 accounts each): well above the clients, so
+/// `-N` clients seldom touch the same account.
+const SIMPLE_UPDATE_SCALE: &str = "10";
+
+/// pgbench's own `-N` ("simple update": three statements on `pgbench_accounts` and an insert
+/// into `pgbench_history` per transaction) on the same database, after `pgbench -i` made
+/// its tables there: how fast this database commits small write transactions at all.
+pub fn run_simple_update(
+    conninfo: &str,
+    clients: usize,
+    seconds: u64,
+    work_dir: &Path,
+) -> Result<PgbenchResult, String> {
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-s", SIMPLE_UPDATE_SCALE])
+        .arg(conninfo)
+        .output()
+        .map_err(|e| format!("cannot run pgbench (is it installed?): {e}"))?;
+    if !init.status.success() {
+        return Err(format!(
+            "pgbench -i failed ({}):\n{}",
+            init.status,
+            String::from_utf8_lossy(&init.stderr)
+        ));
+    }
+    let prefix = work_dir.join("pgbench_n_log");
+    let mut command = timed(&prefix, clients, seconds);
+    command.arg("-N").arg(conninfo);
+    finish(command, &prefix, work_dir)
+}
+
+/// pgbench for `seconds` at `clients`, logging every transaction under `prefix`.
+fn timed(prefix: &Path, clients: usize, seconds: u64) -> Command {
+    let mut command = Command::new("pgbench");
+    command
+        .args(["-n", "-M", "prepared", "--log"])
+        .arg(format!("--log-prefix={}", prefix.display()))
+        .args(["-c", &clients.to_string(), "-j", &clients.clamp(1, 2).to_string()])
+        .args(["-T", &seconds.to_string()]);
+    command
+}
+
+/// Runs the command and reads its rate, failures and per-transaction latencies.
+fn finish(mut command: Command, prefix: &Path, work_dir: &Path) -> Result<PgbenchResult, String> {
     let output = command
         .output()
         .map_err(|e| format!("cannot run pgbench (is it installed?): {e}"))?;

@@ -8,22 +8,30 @@
 //! head with `UPDATE ... RETURNING` (a row lock on PostgreSQL until its commit; SQLite
 //! serialises writers anyway), so sealers on several instances take turns and the chain
 //! cannot fork. One head lock per batch instead of one per request is what lets concurrent
-//! requests proceed (docs/architecture.md, "The audit trail"). Every instance seals every
-//! `SEAL_INTERVAL`; reading the trail and verifying it seal first, so they cover every
-//! entry committed before they started.
+//! requests proceed (docs/architecture.md, "The audit trail"). One instance per database
+//! leads the sealing (`db::leader`) and seals every `SEAL_INTERVAL`, at once again while it
+//! finds full batches; reading the trail and verifying it seal first, so they cover every
+//! entry committed before they started. An entry left unsealed for longer than
+//! `SEAL_OVERDUE_AFTER` means no sealer is running: verification reports it.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
 
+use super::leader::{Leadership, SingletonTask};
 use super::schema::{audit_head, audit_log, audit_pending};
 use super::{AnyConnection, Db, DbError, Id, Instant, insert_all, report_transaction, write_transaction};
 use crate::domain::access::{Actor, ActorKind};
 use crate::domain::audit::{AuditRecord, ChainVerifier, Verification};
 
-/// How often each instance seals what is pending: the longest an entry stays outside the
-/// chain while the service runs.
-pub const SEAL_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the leading instance seals what is pending: about the longest an entry stays
+/// outside the chain while the service runs.
+pub const SEAL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How long an entry may wait for its seal before verification calls it overdue: many
+/// intervals, so that a busy moment or a hand-over between instances is not an alarm, while
+/// a stopped sealer is one within seconds.
+pub const SEAL_OVERDUE_AFTER: Duration = Duration::from_secs(10);
 
 /// Entries sealed per transaction.
 const SEAL_BATCH: i64 = 1_000;
@@ -154,20 +162,31 @@ struct PendingRow {
 /// Records one entry in the caller's transaction; `seal` chains it after the commit.
 pub fn append(conn: &mut AnyConnection, entry: &NewAuditEntry, at: Instant) -> QueryResult<()> {
     diesel::insert_into(audit_pending::table)
-        .values(NewPending {
-            at,
-            actor_sub: &entry.actor_sub,
-            actor_org: &entry.actor_org,
-            actor_roles: &entry.actor_roles,
-            action: &entry.action,
-            resource_type: &entry.resource_type,
-            resource_id: &entry.resource_id,
-            case_id: entry.case_id,
-            outcome: &entry.outcome,
-            actor_kind: entry.actor_kind.as_str(),
-        })
+        .values(pending(entry, at))
         .execute(conn)?;
     Ok(())
+}
+
+/// As `append` for many entries, in their order, in multi-row inserts.
+pub fn append_all(conn: &mut AnyConnection, entries: &[NewAuditEntry], at: Instant) -> QueryResult<()> {
+    let rows: Vec<NewPending<'_>> = entries.iter().map(|entry| pending(entry, at)).collect();
+    insert_all!(conn, audit_pending::table, rows);
+    Ok(())
+}
+
+fn pending(entry: &NewAuditEntry, at: Instant) -> NewPending<'_> {
+    NewPending {
+        at,
+        actor_sub: &entry.actor_sub,
+        actor_org: &entry.actor_org,
+        actor_roles: &entry.actor_roles,
+        action: &entry.action,
+        resource_type: &entry.resource_type,
+        resource_id: &entry.resource_id,
+        case_id: entry.case_id,
+        outcome: &entry.outcome,
+        actor_kind: entry.actor_kind.as_str(),
+    }
 }
 
 /// Appends `rows` to the chain in their order, in the caller's transaction: takes the head,
@@ -255,12 +274,32 @@ pub fn unsealed(conn: &mut AnyConnection) -> QueryResult<u64> {
     Ok(count as u64)
 }
 
-/// Seals every `SEAL_INTERVAL` until the process ends.
+/// Entries that have waited for their seal since before `before`, and the oldest one's time.
+pub fn waiting_since(conn: &mut AnyConnection, before: Instant) -> QueryResult<(u64, Option<Instant>)> {
+    let count: i64 = audit_pending::table
+        .filter(audit_pending::at.lt(before))
+        .count()
+        .get_result(conn)?;
+    if count == 0 {
+        return Ok((0, None));
+    }
+    let oldest: Option<Instant> = audit_pending::table
+        .select(audit_pending::at)
+        .order(audit_pending::at.asc())
+        .first(conn)
+        .optional()?;
+    Ok((count as u64, oldest))
+}
+
+/// Seals every `SEAL_INTERVAL` while this instance leads the sealing, until the process ends.
 pub async fn run_sealer(db: Db) {
+    let mut leadership = Leadership::new(&db, SingletonTask::Sealer);
     loop {
-        match db.run(|conn| seal(conn).map_err(DbError::from)).await {
-            Ok(_) => {}
-            Err(error) => tracing::error!(error = %error, "sealing audit entries failed"),
+        if leadership.lead().await {
+            match db.run(|conn| seal(conn).map_err(DbError::from)).await {
+                Ok(_) => {}
+                Err(error) => tracing::error!(error = %error, "sealing audit entries failed"),
+            }
         }
         tokio::time::sleep(SEAL_INTERVAL).await;
     }
@@ -310,12 +349,17 @@ pub fn list(conn: &mut AnyConnection, filter: &AuditFilter) -> QueryResult<Vec<A
         .load(conn)
 }
 
-/// Seals what is pending, then walks the whole chain in sequence order, in batches, and
-/// checks it against the head, all in one snapshot: a sealer committing meanwhile cannot make
-/// the head and the walk disagree. `unsealed` counts entries committed after the seal.
-pub fn verify(conn: &mut AnyConnection) -> QueryResult<Verification> {
+/// Counts the entries that have waited for their seal for longer than `SEAL_OVERDUE_AFTER`
+/// at `now` (before sealing them, so a stopped sealer shows), seals what is pending, then
+/// walks the whole chain in sequence order, in batches, and checks it against the head, all
+/// in one snapshot: a sealer committing meanwhile cannot make the head and the walk
+/// disagree. `unsealed` counts entries committed after the seal.
+pub fn verify(conn: &mut AnyConnection, now: Instant) -> QueryResult<Verification> {
+    let allowance = chrono::Duration::from_std(SEAL_OVERDUE_AFTER).unwrap_or_else(|_| chrono::Duration::seconds(10));
+    let (overdue, oldest) = waiting_since(conn, Instant::from_utc(now.0 - allowance))?;
     seal(conn)?;
-    report_transaction(conn, walk)
+    let verification = report_transaction(conn, walk)?;
+    Ok(verification.with_overdue_seals(overdue, oldest.map(|at| at.0)))
 }
 
 fn walk(conn: &mut AnyConnection) -> QueryResult<Verification> {

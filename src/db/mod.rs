@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod leader;
 pub mod organisations;
 pub mod outbox;
 pub mod privacy;
@@ -217,6 +218,8 @@ pub type DbConnection = PooledConnection<ConnectionMaker>;
 pub struct Db {
     pool: DbPool,
     location: DatabaseLocation,
+    /// The singleton tasks this instance leads (`leader`).
+    leading: std::sync::Arc<leader::Leading>,
 }
 
 impl Db {
@@ -242,11 +245,20 @@ impl Db {
             .test_on_check_out(true)
             .build(maker)
             .map_err(DbError::Pool)?;
-        Ok(Self { pool, location })
+        Ok(Self {
+            pool,
+            location,
+            leading: Default::default(),
+        })
     }
 
     pub fn location(&self) -> &DatabaseLocation {
         &self.location
+    }
+
+    /// The singleton tasks this instance leads now.
+    pub fn leading(&self) -> std::sync::Arc<leader::Leading> {
+        self.leading.clone()
     }
 
     pub fn is_postgres(&self) -> bool {

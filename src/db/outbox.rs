@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 
 use super::schema::{escalations, notifications};
-use super::{AnyConnection, Id, Instant};
+use super::{AnyConnection, Id, Instant, insert_all};
 use crate::domain::notification::{DeliveryStatus, NotificationKind};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -44,8 +44,21 @@ pub struct NewNotification {
 }
 
 pub fn enqueue(conn: &mut AnyConnection, message: &NewNotification, now: Instant) -> QueryResult<Id> {
+    let row = pending(message, now);
+    diesel::insert_into(notifications::table).values(&row).execute(conn)?;
+    Ok(row.id)
+}
+
+/// As `enqueue` for many messages, in multi-row inserts.
+pub fn enqueue_all(conn: &mut AnyConnection, messages: &[NewNotification], now: Instant) -> QueryResult<()> {
+    let rows: Vec<NotificationRow> = messages.iter().map(|m| pending(m, now)).collect();
+    insert_all!(conn, notifications::table, rows);
+    Ok(())
+}
+
+fn pending(message: &NewNotification, now: Instant) -> NotificationRow {
     let id = Id(uuid::Uuid::now_v7());
-    let row = NotificationRow {
+    NotificationRow {
         id,
         kind: message.kind.as_str().into(),
         recipient: message.recipient.clone(),
@@ -61,9 +74,7 @@ pub fn enqueue(conn: &mut AnyConnection, message: &NewNotification, now: Instant
         last_error: None,
         created_at: now,
         sent_at: None,
-    };
-    diesel::insert_into(notifications::table).values(&row).execute(conn)?;
-    Ok(id)
+    }
 }
 
 /// Claims up to `limit` due messages for `worker` until `lease_until`.
@@ -212,24 +223,22 @@ pub struct EscalationRow {
     pub escalated_at: Instant,
 }
 
-/// Records an escalation unless one exists for this step; true when this call recorded it.
-pub fn record_escalation(conn: &mut AnyConnection, row: &EscalationRow) -> QueryResult<bool> {
-    let exists: bool = diesel::select(diesel::dsl::exists(
-        escalations::table
-            .filter(escalations::referral_id.eq(row.referral_id))
-            .filter(escalations::step.eq(&row.step)),
-    ))
-    .get_result(conn)?;
-    if exists {
-        return Ok(false);
-    }
-    // In a savepoint: on PostgreSQL a failed insert would otherwise abort the transaction.
-    match conn.transaction(|conn| diesel::insert_into(escalations::table).values(row).execute(conn)) {
-        Ok(_) => Ok(true),
-        // Another instance escalated it between our check and insert.
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
-        Err(other) => Err(other),
-    }
+/// Records many escalations at once and returns those not recorded before (the others are
+/// left alone): one read of what exists, one multi-row insert. Under the deadline watcher's
+/// single leader nobody else writes them; should a hand-over overlap, the primary key fails
+/// the batch and the next pass does it again.
+pub fn record_escalations(conn: &mut AnyConnection, rows: Vec<EscalationRow>) -> QueryResult<Vec<EscalationRow>> {
+    let ids: Vec<Id> = rows.iter().map(|r| r.referral_id).collect();
+    let existing: std::collections::HashSet<(Id, String)> = escalations_of(conn, &ids)?
+        .into_iter()
+        .map(|e| (e.referral_id, e.step))
+        .collect();
+    let new: Vec<EscalationRow> = rows
+        .into_iter()
+        .filter(|r| !existing.contains(&(r.referral_id, r.step.clone())))
+        .collect();
+    insert_all!(conn, escalations::table, new);
+    Ok(new)
 }
 
 /// The escalations of several referrals (an overdue list's), in bounded batches.

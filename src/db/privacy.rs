@@ -38,23 +38,36 @@ pub fn disclosures_for(conn: &mut AnyConnection, case_id: Id) -> QueryResult<Vec
 }
 
 /// Removes the identifying details of a case.
-pub fn erase_identifying(conn: &mut AnyConnection, case_id: Id, now: Instant) -> QueryResult<()> {
+///
+/// Returns whether this call is the first to erase them: the marker is set only where it is
+/// still empty, and on PostgreSQL a concurrent erasure waits for the row and then finds it set.
+pub fn erase_identifying(conn: &mut AnyConnection, case_id: Id, now: Instant) -> QueryResult<bool> {
+    let first = diesel::update(
+        cases::table
+            .find(case_id)
+            .filter(cases::identifying_erased_at.is_null()),
+    )
+    .set(cases::identifying_erased_at.eq(Some(now)))
+    .execute(conn)?
+        > 0;
     diesel::delete(case_identifying_details::table.find(case_id)).execute(conn)?;
-    diesel::update(cases::table.find(case_id))
-        .set(cases::identifying_erased_at.eq(Some(now)))
-        .execute(conn)?;
-    Ok(())
+    Ok(first)
 }
 
 /// Removes the pseudonym and every free text that may name the person: notes, reasons,
 /// outcomes, evaluations, identification bases, justifications. Codes and dates stay, so
 /// statistics and the audit trail are unchanged.
-pub fn erase_free_text(conn: &mut AnyConnection, case_id: Id, now: Instant) -> QueryResult<()> {
+///
+/// Returns whether this call is the first to erase them, as `erase_identifying`.
+pub fn erase_free_text(conn: &mut AnyConnection, case_id: Id, now: Instant) -> QueryResult<bool> {
+    let first = diesel::update(cases::table.find(case_id).filter(cases::free_text_erased_at.is_null()))
+        .set(cases::free_text_erased_at.eq(Some(now)))
+        .execute(conn)?
+        > 0;
     diesel::update(cases::table.find(case_id))
         .set((
             cases::pseudonym.eq(None::<String>),
             cases::pseudonym_index.eq(None::<String>),
-            cases::free_text_erased_at.eq(Some(now)),
         ))
         .execute(conn)?;
     diesel::update(identification_decisions::table.filter(identification_decisions::case_id.eq(case_id)))
@@ -86,7 +99,7 @@ pub fn erase_free_text(conn: &mut AnyConnection, case_id: Id, now: Instant) -> Q
             three_way_conversations::police_evaluation.eq(None::<String>),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(first)
 }
 
 /// A closed case: (id, closed at, identifying details erased at, free text erased at).

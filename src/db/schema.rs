@@ -288,6 +288,10 @@ diesel::table! {
 diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_deliveries, webhook_subscriptions);
 
+// The deadline watcher's work list: referrals with no escalation for a step.
+diesel::allow_tables_to_appear_in_same_query!(escalations, referrals);
+diesel::allow_tables_to_appear_in_same_query!(escalations, cases);
+
 diesel::joinable!(referrals -> cases (case_id));
 diesel::joinable!(referral_history -> referrals (referral_id));
 diesel::joinable!(consents -> cases (case_id));

@@ -12,8 +12,10 @@ use diesel::sql_types::{BigInt, Date, Double, Nullable, Text};
 
 use super::schema::{anonymous_notifications, cases, referrals, three_way_conversations};
 use super::types::UtcTime;
-use super::{AnyConnection, Instant};
+use super::{AnyConnection, Id, Instant};
 use crate::domain::case::EU_MEMBER_STATES;
+use crate::domain::deadline::Step;
+use crate::domain::referral::Urgency;
 use crate::domain::stats::{CaseCounts, ReferralCounts, ThreeWayCounts};
 
 /// `?` placeholders become `$1, $2, ...` for PostgreSQL.
@@ -486,6 +488,74 @@ pub fn overdue_candidates(
         .limit(limit)
         .select(super::referrals::ReferralRow::as_select())
         .load(conn)
+}
+
+/// One page of the open referrals whose `step` is due (their clock started before the
+/// cutoff of their urgency, `DeadlineLimits::cutoffs`) and not yet escalated, by id after
+/// `after`: the deadline watcher's work list, read to its end on every pass. A pass costs
+/// what is due, not what is merely open; the domain confirms each step
+/// (`deadline::overdue_steps`).
+///
+/// The page walks the partial index `referrals_open_by_id` (migration 000014), so a pass
+/// costs the open referrals once, whatever the statistics say: SQLite is told to
+/// (`INDEXED BY`; it would otherwise sort every candidate for each page), PostgreSQL's
+/// planner takes it for `ORDER BY id LIMIT`.
+pub fn unescalated_candidates(
+    conn: &mut AnyConnection,
+    step: Step,
+    cutoffs: [(Urgency, Instant); 3],
+    after: Option<Id>,
+    limit: i64,
+) -> QueryResult<Vec<super::referrals::ReferralRow>> {
+    #[derive(QueryableByName)]
+    struct Candidate {
+        #[diesel(sql_type = super::types::DbUuid)]
+        id: Id,
+    }
+    let (states, clock) = match step {
+        Step::Acknowledge => ("r.state = 'submitted'", "r.submitted_at"),
+        Step::Decide => ("r.state IN ('submitted', 'acknowledged')", "r.submitted_at"),
+        Step::StartCare => ("r.state = 'accepted'", "r.decided_at"),
+    };
+    let sql = |hint: &str| {
+        format!(
+            "SELECT r.id AS id FROM referrals r {hint} \
+             WHERE r.state IN ('submitted', 'acknowledged', 'accepted') AND {states} \
+               AND ((r.urgency = ? AND {clock} < ?) OR (r.urgency = ? AND {clock} < ?) OR (r.urgency = ? AND {clock} < ?)) \
+               AND r.id > ? \
+               AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.referral_id = r.id AND e.step = ?) \
+               AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = r.case_id AND c.erasure_reason IS NOT NULL) \
+             ORDER BY r.id LIMIT ?"
+        )
+    };
+    // The smallest id there is, as the start of the first page.
+    let after = after.unwrap_or(Id(uuid::Uuid::nil()));
+    let ids: Vec<Candidate> = on_backend!(conn, postgres, |inner| {
+        let hint = if postgres {
+            ""
+        } else {
+            "INDEXED BY referrals_open_by_id"
+        };
+        let [(u1, c1), (u2, c2), (u3, c3)] = cutoffs;
+        diesel::sql_query(placeholders(&sql(hint), postgres))
+            .bind::<Text, _>(u1.as_str())
+            .bind::<UtcTime, _>(c1)
+            .bind::<Text, _>(u2.as_str())
+            .bind::<UtcTime, _>(c2)
+            .bind::<Text, _>(u3.as_str())
+            .bind::<UtcTime, _>(c3)
+            .bind::<super::types::DbUuid, _>(after)
+            .bind::<Text, _>(step.as_str())
+            .bind::<BigInt, _>(limit)
+            .load(inner)?
+    });
+    let ids: Vec<Id> = ids.into_iter().map(|c| c.id).collect();
+    let mut rows: Vec<super::referrals::ReferralRow> = referrals::table
+        .filter(referrals::id.eq_any(&ids))
+        .select(super::referrals::ReferralRow::as_select())
+        .load(conn)?;
+    rows.sort_by_key(|r| r.id.0);
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 
 use super::schema::{webhook_deliveries, webhook_subscriptions};
-use super::{AnyConnection, Id, Instant};
+use super::{AnyConnection, Id, Instant, insert_all};
 use crate::domain::webhook::{DeliveryState, EventType, SubscriptionStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -115,18 +115,26 @@ pub fn enqueue(
     body: &str,
     now: Instant,
 ) -> QueryResult<usize> {
-    let listening: Vec<Id> = subscriptions_of(conn, organisation)?
-        .into_iter()
-        .filter(|s| s.status != SubscriptionStatus::Disabled.as_str() && s.listens_to(event))
-        .map(|s| s.id)
-        .collect();
-    let rows: Vec<DeliveryRow> = listening
-        .iter()
-        .map(|subscription_id| DeliveryRow {
+    enqueue_all(conn, &[(organisation, event, body.to_string())], now)
+}
+
+/// As `enqueue` for many events at once: each organisation's subscriptions read once, the
+/// deliveries written in multi-row inserts (the deadline watcher's batches).
+pub fn enqueue_all(conn: &mut AnyConnection, events: &[(&str, EventType, String)], now: Instant) -> QueryResult<usize> {
+    let mut subscriptions: std::collections::BTreeMap<&str, Vec<SubscriptionRow>> = Default::default();
+    let mut rows: Vec<DeliveryRow> = Vec::new();
+    for (organisation, event, body) in events {
+        if !subscriptions.contains_key(organisation) {
+            subscriptions.insert(organisation, subscriptions_of(conn, organisation)?);
+        }
+        let listening = subscriptions[organisation]
+            .iter()
+            .filter(|s| s.status != SubscriptionStatus::Disabled.as_str() && s.listens_to(*event));
+        rows.extend(listening.map(|subscription| DeliveryRow {
             id: Id(uuid::Uuid::now_v7()),
-            subscription_id: *subscription_id,
+            subscription_id: subscription.id,
             event_type: event.as_str().into(),
-            body: body.into(),
+            body: body.clone(),
             status: DeliveryState::Pending.as_str().into(),
             attempts: 0,
             next_attempt_at: now,
@@ -137,13 +145,9 @@ pub fn enqueue(
             last_error: None,
             created_at: now,
             delivered_at: None,
-        })
-        .collect();
-    for row in &rows {
-        diesel::insert_into(webhook_deliveries::table)
-            .values(row)
-            .execute(conn)?;
+        }));
     }
+    insert_all!(conn, webhook_deliveries::table, rows);
     Ok(rows.len())
 }
 

@@ -80,8 +80,27 @@ pub struct Verification {
     /// The first entry whose sequence, link or hash does not hold.
     pub first_invalid_seq: Option<i64>,
     /// Entries written but not yet sealed into the chain when the walk ended: those committed
-    /// while it ran. A number that stays high means no sealer is running.
+    /// while it ran.
     pub unsealed: u64,
+    /// Entries that had waited for their seal for longer than sealing allows when the
+    /// verification began (it sealed them): more than zero means no sealer is running, an
+    /// alarm even when the chain is valid.
+    pub overdue_unsealed: u64,
+    /// When the longest-waiting of those was written.
+    pub oldest_overdue_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Verification {
+    pub fn with_overdue_seals(mut self, overdue: u64, oldest: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        self.overdue_unsealed = overdue;
+        self.oldest_overdue_at = if overdue > 0 { oldest } else { None };
+        self
+    }
+
+    /// Whether the sealer has fallen behind (or stopped).
+    pub fn sealing_overdue(&self) -> bool {
+        self.overdue_unsealed > 0
+    }
 }
 
 /// Verifies entries fed in sequence order, in batches. Call `finish` with the stored chain
@@ -134,6 +153,8 @@ impl ChainVerifier {
             entries: self.entries,
             first_invalid_seq: first_invalid,
             unsealed,
+            overdue_unsealed: 0,
+            oldest_overdue_at: None,
         }
     }
 }
@@ -187,6 +208,8 @@ mod tests {
                 entries: 5,
                 first_invalid_seq: None,
                 unsealed: 0,
+                overdue_unsealed: 0,
+                oldest_overdue_at: None,
             }
         );
         assert!(verify(&[], 0, GENESIS_HASH).valid);

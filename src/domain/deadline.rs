@@ -27,6 +27,16 @@ pub struct Limits {
     pub start_care: Duration,
 }
 
+impl Limits {
+    pub fn of(&self, step: Step) -> Duration {
+        match step {
+            Step::Acknowledge => self.acknowledge,
+            Step::Decide => self.decide,
+            Step::StartCare => self.start_care,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeadlineLimits {
     pub routine: Limits,
@@ -47,13 +57,15 @@ impl DeadlineLimits {
     pub fn shortest(&self, step: Step) -> Duration {
         [self.routine, self.urgent, self.acute]
             .iter()
-            .map(|l| match step {
-                Step::Acknowledge => l.acknowledge,
-                Step::Decide => l.decide,
-                Step::StartCare => l.start_care,
-            })
+            .map(|l| l.of(step))
             .min()
             .unwrap_or_else(Duration::zero)
+    }
+
+    /// For each urgency, the moment before which a clock started for `step` is overdue at
+    /// `now`: what the deadline watcher asks the database for.
+    pub fn cutoffs(&self, step: Step, now: DateTime<Utc>) -> [(Urgency, DateTime<Utc>); 3] {
+        [Urgency::Routine, Urgency::Urgent, Urgency::Acute].map(|u| (u, now - self.for_urgency(u).of(step)))
     }
 }
 
@@ -197,5 +209,36 @@ mod tests {
     fn shortest_limit_per_step() {
         assert_eq!(limits().shortest(Step::Acknowledge), Duration::hours(1));
         assert_eq!(limits().shortest(Step::StartCare), Duration::hours(24));
+    }
+
+    #[test]
+    fn the_cutoffs_the_watcher_queries_by_agree_with_the_overdue_steps() {
+        // A clock started before the cutoff is exactly a step overdue, for every urgency,
+        // step and moment around the limits.
+        for urgency in [Urgency::Routine, Urgency::Urgent, Urgency::Acute] {
+            for (state, step) in [
+                (ReferralState::Submitted, Step::Acknowledge),
+                (ReferralState::Acknowledged, Step::Decide),
+                (ReferralState::Accepted, Step::StartCare),
+            ] {
+                for hours in [0, 1, 4, 5, 23, 24, 25, 119, 120, 121, 168, 169, 500] {
+                    let c = clock(state, urgency);
+                    let now = at(hours);
+                    let started = if step == Step::StartCare {
+                        c.decided_at
+                    } else {
+                        c.submitted_at
+                    }
+                    .unwrap();
+                    let (_, cutoff) = limits()
+                        .cutoffs(step, now)
+                        .into_iter()
+                        .find(|(u, _)| *u == urgency)
+                        .unwrap();
+                    let overdue = overdue_steps(&c, &limits(), now).iter().any(|o| o.step == step);
+                    assert_eq!(started < cutoff, overdue, "{urgency:?} {step:?} at {hours} h");
+                }
+            }
+        }
     }
 }

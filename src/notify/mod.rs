@@ -65,15 +65,7 @@ impl Notifier {
         step: Option<&str>,
         now: Instant,
     ) -> diesel::QueryResult<()> {
-        let about = About {
-            id: referral.id,
-            from_organisation: &referral.from_organisation,
-            to_organisation: &referral.to_organisation,
-            // The referral's page: a browser signs in first, then lands on it.
-            path: format!("/referrals/{}", referral.id.0),
-            referral: Some(referral.id),
-        };
-        self.queue_about(conn, kind, recipient_slug, &about, step, now)
+        self.queue_about(conn, kind, recipient_slug, &Self::about_referral(referral), step, now)
     }
 
     fn queue_about(
@@ -85,9 +77,21 @@ impl Notifier {
         step: Option<&str>,
         now: Instant,
     ) -> diesel::QueryResult<()> {
-        let Some(recipient) = self.organisation(recipient_slug) else {
-            return Ok(());
-        };
+        match self.message_about(kind, recipient_slug, about, step) {
+            Some(message) => outbox::enqueue(conn, &message, now).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// The mail about `about` for `recipient_slug`, if the registry knows that organisation.
+    fn message_about(
+        &self,
+        kind: NotificationKind,
+        recipient_slug: &str,
+        about: &About,
+        step: Option<&str>,
+    ) -> Option<NewNotification> {
+        let recipient = self.organisation(recipient_slug)?;
         let facts = MailFacts {
             kind,
             reference: reference(&about.id.0),
@@ -97,19 +101,25 @@ impl Notifier {
             link: format!("{}{}", self.public_base_url, about.path),
         };
         let mail = render(&facts);
-        outbox::enqueue(
-            conn,
-            &NewNotification {
-                kind,
-                recipient: recipient.intake_email.clone(),
-                recipient_org: recipient.slug.clone(),
-                referral_id: about.referral,
-                subject: mail.subject,
-                body: mail.body,
-            },
-            now,
-        )
-        .map(|_| ())
+        Some(NewNotification {
+            kind,
+            recipient: recipient.intake_email.clone(),
+            recipient_org: recipient.slug.clone(),
+            referral_id: about.referral,
+            subject: mail.subject,
+            body: mail.body,
+        })
+    }
+
+    fn about_referral(referral: &ReferralRow) -> About<'_> {
+        About {
+            id: referral.id,
+            from_organisation: &referral.from_organisation,
+            to_organisation: &referral.to_organisation,
+            // The referral's page: a browser signs in first, then lands on it.
+            path: format!("/referrals/{}", referral.id.0),
+            referral: Some(referral.id),
+        }
     }
 
     /// After a referral transition: the receiver hears of new and withdrawn handovers, the
@@ -152,38 +162,51 @@ impl Notifier {
         self.queue(conn, kind, recipient, referral, None, now)
     }
 
-    /// A step is overdue: the receiver and the national focal point.
-    pub fn step_overdue(
+    /// Steps are overdue: the receiver and the national focal point by mail, both parties
+    /// by webhook; written in multi-row inserts (the deadline watcher escalates in batches).
+    pub fn steps_overdue(
         &self,
         conn: &mut AnyConnection,
-        referral: &ReferralRow,
-        step: &str,
+        overdue: &[(&ReferralRow, &str)],
         now: Instant,
     ) -> diesel::QueryResult<()> {
-        self.queue(
-            conn,
-            NotificationKind::StepOverdue,
-            &referral.to_organisation,
-            referral,
-            Some(step),
-            now,
-        )?;
-        if let Some(focal) = self.registry.focal_point()
-            && focal.slug != referral.to_organisation
-        {
-            let slug = focal.slug.clone();
-            self.queue(conn, NotificationKind::StepOverdue, &slug, referral, Some(step), now)?;
+        let focal = self.registry.focal_point().map(|o| o.slug.as_str());
+        let at = now.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut mails = Vec::new();
+        let mut events = Vec::new();
+        for (referral, step) in overdue {
+            let about = Self::about_referral(referral);
+            let mut recipients = vec![referral.to_organisation.as_str()];
+            if let Some(focal) = focal
+                && focal != referral.to_organisation
+            {
+                recipients.push(focal);
+            }
+            mails.extend(
+                recipients
+                    .into_iter()
+                    .filter_map(|to| self.message_about(NotificationKind::StepOverdue, to, &about, Some(step))),
+            );
+            // Webhooks to the two parties, who may read the referral (the focal point follows
+            // overdue steps in its console).
+            let body = webhook::payload(
+                EventType::StepOverdue,
+                &at,
+                Resource::Referral(referral.id.0),
+                &self.public_base_url,
+            );
+            events.push((
+                referral.from_organisation.as_str(),
+                EventType::StepOverdue,
+                body.clone(),
+            ));
+            if referral.to_organisation != referral.from_organisation {
+                events.push((referral.to_organisation.as_str(), EventType::StepOverdue, body));
+            }
         }
-        // Webhooks to the two parties, who may read the referral (the focal point follows
-        // overdue steps in its console).
-        let parties = [referral.from_organisation.as_str(), referral.to_organisation.as_str()];
-        self.webhook(
-            conn,
-            EventType::StepOverdue,
-            Resource::Referral(referral.id.0),
-            &parties,
-            now,
-        )
+        outbox::enqueue_all(conn, &mails, now)?;
+        webhook_rows::enqueue_all(conn, &events, now)?;
+        Ok(())
     }
 
     /// Consent withdrawn: the receiver of an open (handed-over) referral resting on it.

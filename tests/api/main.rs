@@ -32,6 +32,7 @@ mod privacy;
 mod referrals;
 mod routing;
 mod scale_out;
+mod singletons;
 mod smtp;
 mod theme;
 mod three_way;

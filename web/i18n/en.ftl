@@ -501,6 +501,7 @@ audit-intro = Who did what, when, newest first. Each entry is linked to the one 
 audit-verify = Verify the chain
 audit-valid = The chain is intact: { $entries } entries checked.
 audit-unsealed = { $count } entries are still waiting to be sealed.
+audit-sealing-overdue = { $count } entries had waited longer than allowed to be sealed: is the audit sealer not running? They are sealed now; tell the administrator.
 audit-broken-at = The chain is broken at entry { $seq }.
 audit-broken = The chain is broken.
 field-audit-case_id = Case (id)

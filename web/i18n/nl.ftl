@@ -501,6 +501,7 @@ audit-intro = Wie wat deed, wanneer, de nieuwste eerst. Elke regel is met de vor
 audit-verify = Keten controleren
 audit-valid = De keten is intact: { $entries } regels gecontroleerd.
 audit-unsealed = { $count } regels wachten nog op verzegeling.
+audit-sealing-overdue = { $count } regels wachtten langer dan toegestaan op verzegeling: draait de verzegeling van het logboek niet? Ze zijn nu verzegeld; waarschuw de beheerder.
 audit-broken-at = De keten is verbroken bij regel { $seq }.
 audit-broken = De keten is verbroken.
 field-audit-case_id = Casus (id)

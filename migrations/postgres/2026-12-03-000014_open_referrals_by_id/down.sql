@@ -1,0 +1,1 @@
+DROP INDEX referrals_open_by_id;
