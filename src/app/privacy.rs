@@ -8,7 +8,7 @@ use super::access::{case_for, writable};
 use super::anonymous_notifications::{AnonymousNotificationView, notification_view};
 use super::cases::{CaseBundle, CaseView, list_view};
 use super::consents::{ConsentView, consent_view};
-use super::referrals::{ReferralView, render};
+use super::referrals::{ReferralView, render_all};
 use super::three_way::ThreeWayView;
 use super::{AppError, AppResult, Ctx};
 use crate::db::Id;
@@ -107,10 +107,8 @@ pub fn export(ctx: &mut Ctx, id: CaseId) -> AppResult<CaseExport> {
     case_for(ctx, id, CaseAction::Export)?;
     let case = CaseBundle::load(ctx, id)?.view();
     let consents = case_rows::consents_of(ctx.conn, id)?.iter().map(consent_view).collect();
-    let mut referrals = Vec::new();
-    for referral in referral_rows::referrals_of(ctx.conn, id)? {
-        referrals.push(render(ctx, &referral)?);
-    }
+    let rows = referral_rows::referrals_of(ctx.conn, id)?;
+    let referrals = render_all(ctx, &rows)?;
     let three_way_conversations = super::three_way::of_case(ctx, id)?;
     let disclosures = privacy_rows::disclosures_for(ctx.conn, Id(id.0))?
         .into_iter()

@@ -124,8 +124,59 @@ fn parties_of(actor: &Actor, referral: &Referral) -> Vec<Party> {
 /// The referral as the caller sees it: note and history texts opened, the case summary,
 /// overdue steps and what the caller may do next.
 pub fn render(ctx: &mut Ctx, referral: &Referral) -> AppResult<ReferralView> {
-    let case = case_rows::case(ctx.conn, referral.case_id)?.ok_or(AppError::NotFound)?;
-    let history = referral_rows::history_of(ctx.conn, referral.id)?
+    let mut views = render_all(ctx, std::slice::from_ref(referral))?;
+    views.pop().ok_or(AppError::NotFound)
+}
+
+/// Renders several referrals (a list's page), reading their cases, histories and
+/// escalations in one query each instead of one each per referral.
+pub fn render_all(ctx: &mut Ctx, referrals: &[Referral]) -> AppResult<Vec<ReferralView>> {
+    let case_ids: Vec<CaseId> = referrals.iter().map(|r| r.case_id).collect();
+    let cases: std::collections::HashMap<CaseId, Case> = case_rows::cases(ctx.conn, &case_ids)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let ids: Vec<ReferralId> = referrals.iter().map(|r| r.id).collect();
+    let mut histories = referral_rows::histories_of(ctx.conn, &ids)?;
+    let owing: Vec<crate::db::Id> = referrals
+        .iter()
+        .filter(|r| !overdue_steps(&step_clock(r), &ctx.services.limits, ctx.now.0).is_empty())
+        .map(|r| crate::db::Id(r.id.0))
+        .collect();
+    let mut escalations: std::collections::HashMap<uuid::Uuid, Vec<outbox::EscalationRow>> = Default::default();
+    if !owing.is_empty() {
+        for e in outbox::escalations_of(ctx.conn, &owing)? {
+            escalations.entry(e.referral_id.0).or_default().push(e);
+        }
+    }
+    referrals
+        .iter()
+        .map(|referral| {
+            let case = cases.get(&referral.case_id).ok_or(AppError::NotFound)?;
+            let history = histories.remove(&referral.id).unwrap_or_default();
+            let escalations = escalations.remove(&referral.id.0).unwrap_or_default();
+            render_one(ctx, referral, case, &history, &escalations)
+        })
+        .collect()
+}
+
+fn step_clock(referral: &Referral) -> StepClock {
+    StepClock {
+        state: referral.state,
+        urgency: referral.urgency,
+        submitted_at: referral.submitted_at,
+        decided_at: referral.decided_at,
+    }
+}
+
+fn render_one(
+    ctx: &mut Ctx,
+    referral: &Referral,
+    case: &Case,
+    history: &[crate::domain::referral::HistoryEntry],
+    escalations: &[outbox::EscalationRow],
+) -> AppResult<ReferralView> {
+    let history = history
         .iter()
         .map(|h| {
             Ok(HistoryEntry {
@@ -143,18 +194,7 @@ pub fn render(ctx: &mut Ctx, referral: &Referral) -> AppResult<ReferralView> {
             })
         })
         .collect::<AppResult<Vec<_>>>()?;
-    let clock = StepClock {
-        state: referral.state,
-        urgency: referral.urgency,
-        submitted_at: referral.submitted_at,
-        decided_at: referral.decided_at,
-    };
-    let due = overdue_steps(&clock, &ctx.services.limits, ctx.now.0);
-    let escalations = if due.is_empty() {
-        Vec::new()
-    } else {
-        outbox::escalations_for(ctx.conn, crate::db::Id(referral.id.0))?
-    };
+    let due = overdue_steps(&step_clock(referral), &ctx.services.limits, ctx.now.0);
     let overdue = due
         .into_iter()
         .map(|o| OverdueStep {
@@ -203,7 +243,7 @@ pub fn render(ctx: &mut Ctx, referral: &Referral) -> AppResult<ReferralView> {
         closed_at: referral.closed_at,
         decline_reason: referral.decline_reason,
         outcome: referral.outcome,
-        case: summary(ctx, &case)?,
+        case: summary(ctx, case)?,
         history,
         overdue,
         allowed_actions,
@@ -310,7 +350,7 @@ pub fn of_case(ctx: &mut Ctx, case_id: CaseId) -> AppResult<Vec<ReferralView>> {
     case_for(ctx, case_id, CaseAction::Refer)?;
     let mut referrals = referral_rows::referrals_of(ctx.conn, case_id)?;
     referrals.sort_by_key(|r| std::cmp::Reverse(r.id.0));
-    referrals.iter().map(|r| render(ctx, r)).collect()
+    render_all(ctx, &referrals)
 }
 
 /// Which referrals a list shows.
@@ -354,7 +394,7 @@ pub fn list(ctx: &mut Ctx, filter: ListFilter) -> AppResult<ReferralList> {
         filter.page.fetch(),
     )?;
     let (rows, next_cursor) = filter.page.finish(rows, |r| r.id.0);
-    let items = rows.iter().map(|r| render(ctx, r)).collect::<AppResult<_>>()?;
+    let items = render_all(ctx, &rows)?;
     Ok(ReferralList { items, next_cursor })
 }
 

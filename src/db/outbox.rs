@@ -254,10 +254,3 @@ pub fn escalations_of(conn: &mut AnyConnection, referral_ids: &[Id]) -> QueryRes
     }
     Ok(out)
 }
-
-pub fn escalations_for(conn: &mut AnyConnection, referral_id: Id) -> QueryResult<Vec<EscalationRow>> {
-    escalations::table
-        .filter(escalations::referral_id.eq(referral_id))
-        .select(EscalationRow::as_select())
-        .load(conn)
-}

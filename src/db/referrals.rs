@@ -553,6 +553,27 @@ pub fn history_of(conn: &mut AnyConnection, id: ReferralId) -> Result<Vec<Histor
     typed(history(conn, Id(id.0))?)
 }
 
+/// The histories of several referrals (a page's) in one query per 500, each in order.
+pub fn histories_of(
+    conn: &mut AnyConnection,
+    ids: &[ReferralId],
+) -> Result<std::collections::HashMap<ReferralId, Vec<HistoryEntry>>, DbError> {
+    let mut out: std::collections::HashMap<ReferralId, Vec<HistoryEntry>> = Default::default();
+    let ids: Vec<Id> = ids.iter().map(|r| Id(r.0)).collect();
+    for batch in ids.chunks(500) {
+        let rows: Vec<HistoryRow> = referral_history::table
+            .filter(referral_history::referral_id.eq_any(batch))
+            .order((referral_history::referral_id.asc(), referral_history::seq.asc()))
+            .select(HistoryRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            let referral = ReferralId(row.referral_id.0);
+            out.entry(referral).or_default().push(HistoryEntry::try_from(row)?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn add_history(conn: &mut AnyConnection, entry: &HistoryEntry) -> QueryResult<()> {
     insert_history(conn, &HistoryRow::from(entry))
 }

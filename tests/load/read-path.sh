@@ -7,7 +7,8 @@
 #   tests/load/read-path.sh postgres://postgres@127.0.0.1:5432/nrm_read [15s]
 #
 # Needs wrk (Debian: apt-get install wrk), curl and python3. Rate limits are off in the
-# started service: wrk is one client with one token.
+# started service, and so is the per-address connection cap: wrk is one client with one
+# token from one address.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,6 +22,8 @@ export RUST_LOG=warn
 export NRM__JWT__HS256_SECRET=${NRM__JWT__HS256_SECRET:-read-path-load-test-secret-0123456789abcdef}
 export NRM__RATE_LIMIT__PER_TOKEN_PER_MINUTE=0
 export NRM__RATE_LIMIT__PER_ADDRESS_PER_MINUTE=0
+# wrk's connections all come from one address; the per-address cap (64) would answer 429.
+export NRM__SERVER__MAX_CONNECTIONS_PER_ADDRESS=0
 
 "$nrm" migrate --database-url "$database_url" >/dev/null
 # Refuses a database that has cases already: then the existing data is used.
