@@ -549,10 +549,6 @@ pub fn save_referral(conn: &mut AnyConnection, referral: &Referral, expected_ver
     update_versioned(conn, &ReferralRow::from(referral), expected_version)
 }
 
-pub fn history_of(conn: &mut AnyConnection, id: ReferralId) -> Result<Vec<HistoryEntry>, DbError> {
-    typed(history(conn, Id(id.0))?)
-}
-
 /// The histories of several referrals (a page's) in one query per 500, each in order.
 pub fn histories_of(
     conn: &mut AnyConnection,
