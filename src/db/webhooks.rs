@@ -106,20 +106,9 @@ pub fn subscriptions_of(conn: &mut AnyConnection, organisation: &str) -> QueryRe
         .load(conn)
 }
 
-/// Queues `body` for every subscription of `organisation` that listens to `event` and is
-/// not disabled (a paused one keeps its deliveries for when it resumes).
-pub fn enqueue(
-    conn: &mut AnyConnection,
-    organisation: &str,
-    event: EventType,
-    body: &str,
-    now: Instant,
-) -> QueryResult<usize> {
-    enqueue_all(conn, &[(organisation, event, body.to_string())], now)
-}
-
-/// As `enqueue` for many events at once: each organisation's subscriptions read once, the
-/// deliveries written in multi-row inserts (the deadline watcher's batches).
+/// Queues each event's body for every subscription of its organisation that listens to the
+/// event and is not disabled (a paused one keeps its deliveries for when it resumes): each
+/// organisation's subscriptions read once, the deliveries written in multi-row inserts.
 pub fn enqueue_all(conn: &mut AnyConnection, events: &[(&str, EventType, String)], now: Instant) -> QueryResult<usize> {
     let mut subscriptions: std::collections::BTreeMap<&str, Vec<SubscriptionRow>> = Default::default();
     let mut rows: Vec<DeliveryRow> = Vec::new();

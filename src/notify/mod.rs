@@ -189,20 +189,12 @@ impl Notifier {
             );
             // Webhooks to the two parties, who may read the referral (the focal point follows
             // overdue steps in its console).
-            let body = webhook::payload(
+            events.extend(self.webhook_events(
                 EventType::StepOverdue,
-                &at,
                 Resource::Referral(referral.id.0),
-                &self.public_base_url,
-            );
-            events.push((
-                referral.from_organisation.as_str(),
-                EventType::StepOverdue,
-                body.clone(),
+                &[&referral.from_organisation, &referral.to_organisation],
+                &at,
             ));
-            if referral.to_organisation != referral.from_organisation {
-                events.push((referral.to_organisation.as_str(), EventType::StepOverdue, body));
-            }
         }
         outbox::enqueue_all(conn, &mails, now)?;
         webhook_rows::enqueue_all(conn, &events, now)?;
@@ -290,15 +282,26 @@ impl Notifier {
         now: Instant,
     ) -> diesel::QueryResult<()> {
         let at = now.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let body = webhook::payload(event, &at, resource, &self.public_base_url);
+        let events = self.webhook_events(event, resource, organisations, &at);
+        webhook_rows::enqueue_all(conn, &events, now).map(|_| ())
+    }
+
+    /// What one event queues: its payload for each organisation named, once each.
+    fn webhook_events<'o>(
+        &self,
+        event: EventType,
+        resource: Resource,
+        organisations: &[&'o str],
+        at: &str,
+    ) -> Vec<(&'o str, EventType, String)> {
+        let body = webhook::payload(event, at, resource, &self.public_base_url);
         let mut told: Vec<&str> = Vec::new();
         for organisation in organisations {
             if !told.contains(organisation) {
                 told.push(organisation);
-                webhook_rows::enqueue(conn, organisation, event, &body, now)?;
             }
         }
-        Ok(())
+        told.into_iter().map(|o| (o, event, body.clone())).collect()
     }
 
     /// After a referral transition: the webhook event it raises, to whoever hears it.
