@@ -177,6 +177,9 @@ fn settled(rng: &mut Rng, target: ReferralState, age: Duration) -> ReferralState
 
 struct Chunk {
     cases: Vec<CaseRow>,
+    /// Each case's pseudonym index, as the service writes it beside the case (so the first
+    /// start after a seed has none to make).
+    pseudonym_indexes: Vec<(Id, String)>,
     decisions: Vec<IdentificationDecisionRow>,
     consents: Vec<ConsentRow>,
     referrals: Vec<ReferralRow>,
@@ -219,6 +222,7 @@ pub fn seed(
         let n = (plan.cases - written).min(plan.chunk as u64);
         let mut chunk = Chunk {
             cases: Vec::with_capacity(n as usize),
+            pseudonym_indexes: Vec::with_capacity(n as usize),
             decisions: Vec::new(),
             consents: Vec::new(),
             referrals: Vec::new(),
@@ -361,6 +365,10 @@ fn generate_case(
     let grounds_on = grounds_at.map(|t| t.date_naive());
     let closed = created + Duration::days(200) < until && rng.chance(40);
     let mut last_change = grounds_at.unwrap_or(created);
+    let pseudonym = format!("demo-{n}");
+    chunk
+        .pseudonym_indexes
+        .push((case_id, keyring.pseudonym_index(owner, &pseudonym)));
     let case = CaseRow {
         id: case_id,
         organisation: owner.into(),
@@ -395,7 +403,7 @@ fn generate_case(
         nationality: nationality.map(str::to_string),
         region: rng.chance(85).then(|| rng.pick(&REGIONS).to_string()),
         language: Some(if nationality == Some("NL") { "nl" } else { "en" }.into()),
-        pseudonym: Some(keyring.seal("cases.pseudonym", case_id, &format!("demo-{n}"))),
+        pseudonym: Some(keyring.seal("cases.pseudonym", case_id, &pseudonym)),
         police_report_intention: None,
         identification_status: status.as_str().into(),
         reasonable_grounds_on: grounds_on,
@@ -664,6 +672,9 @@ fn generate_case(
 fn write_chunk(conn: &mut AnyConnection, chunk: &mut Chunk) -> Result<(), DbError> {
     write_transaction(conn, |conn| -> Result<(), DbError> {
         insert_all!(conn, cases::table, chunk.cases);
+        for (id, index) in &chunk.pseudonym_indexes {
+            crate::db::cases::set_pseudonym_index(conn, crate::domain::ids::CaseId(id.0), Some(index))?;
+        }
         insert_all!(conn, identification_decisions::table, chunk.decisions);
         insert_all!(conn, consents::table, chunk.consents);
         insert_all!(conn, referrals::table, chunk.referrals);

@@ -101,11 +101,13 @@ pub fn run_once(
 /// Runs until the process ends, erasing while this instance leads retention.
 pub async fn run(db: Db, clock: SharedClock, policy: RetentionPolicy, interval: StdDuration) {
     let mut leadership = Leadership::new(&db, SingletonTask::Retention);
+    let started = tokio::time::Instant::now();
     loop {
-        // Wait first: nothing closed during start-up is due, and erasing at start would race
-        // an operator's `nrm retention run --dry-run`.
-        tokio::time::sleep(interval).await;
-        if !leadership.lead().await {
+        leadership.next_pass(interval).await;
+        // No pass in the first interval: nothing closed during start-up is due, and erasing
+        // at start would race an operator's `nrm retention run --dry-run`. Leadership is
+        // claimed meanwhile, so a survivor takes over from a killed leader within seconds.
+        if started.elapsed() < interval {
             continue;
         }
         let now = Instant::from_utc(clock.now());

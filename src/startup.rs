@@ -217,7 +217,8 @@ impl Application {
         let check_interval = parse_duration(&settings.notifications.deadline_check_interval)
             .map_err(|e| StartupError::Config(format!("notifications.deadline_check_interval: {e}")))?;
         // Background work: the outbox workers run on every instance and claim their rows;
-        // the sealer, the deadline watcher and retention run on one leader per database
+        // the sealer, the deadline watcher, retention and the roll-up folder run on one leader
+        // per database
         // (`db::leader`).
         let retention_policy = crate::retention::policy(&settings).map_err(StartupError::Config)?;
         let retention_interval = parse_duration(&settings.retention.check_interval)
@@ -257,6 +258,7 @@ impl Application {
                 notify::worker_id(),
             )),
             tokio::spawn(db::audit::run_sealer(db.clone())),
+            tokio::spawn(db::rollups::run_folder(db.clone())),
             tokio::spawn(telemetry::report_protocol_errors(protocol_errors_every)),
             tokio::spawn(housekeeping(
                 db.clone(),

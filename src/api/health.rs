@@ -15,7 +15,7 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
     /// The once-per-database tasks this instance leads now: `sealer`, `deadline-watcher`,
-    /// `retention` (readiness only). Of several instances on one database, one leads each.
+    /// `retention`, `roll-ups` (readiness only). Of several instances on one database, one leads each.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leads: Option<Vec<&'static str>>,
 }

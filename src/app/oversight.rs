@@ -9,8 +9,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{AppError, AppResult, Ctx};
+use crate::db::Instant;
 use crate::db::audit::{self, AuditFilter, AuditRow};
-use crate::db::{Instant, stats as queries};
+use crate::db::stats::{self as queries, Counted};
 use crate::domain::access;
 use crate::domain::audit::Verification;
 use crate::domain::deadline::{Step, StepClock, overdue_steps};
@@ -189,7 +190,7 @@ pub fn flows(ctx: &mut Ctx, from: NaiveDate, to: NaiveDate) -> AppResult<Flows> 
     let (start, end) = day_bounds(from, to);
     let limits = &ctx.services.limits;
     let now = ctx.now;
-    let flows = queries::flow_counts(ctx.conn, start, end)?
+    let flows = queries::flow_counts(ctx.conn, from, to, Counted::RollUps)?
         .into_iter()
         .map(|(from_organisation, to_organisation, state, count)| {
             Ok(FlowCount {
@@ -229,7 +230,7 @@ pub fn flows(ctx: &mut Ctx, from: NaiveDate, to: NaiveDate) -> AppResult<Flows> 
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
-    let eligibility_overrides = queries::eligibility_overrides(ctx.conn, start, end)?
+    let eligibility_overrides = queries::eligibility_overrides(ctx.conn, from, to, Counted::RollUps)?
         .into_iter()
         .map(|(to_organisation, count)| OverrideCount { to_organisation, count })
         .collect();
@@ -291,9 +292,9 @@ pub fn flows(ctx: &mut Ctx, from: NaiveDate, to: NaiveDate) -> AppResult<Flows> 
 pub fn report(ctx: &mut Ctx, from: NaiveDate, to: NaiveDate) -> AppResult<Report> {
     access::oversee(ctx.actor.principal())?;
     let min_cell = ctx.services.settings.stats.min_cell;
-    let (cases, by_org) = queries::case_counts(ctx.conn, from, to)?;
-    let referrals = queries::referral_counts(ctx.conn, from, to)?;
-    let three_way = queries::three_way_counts(ctx.conn, from, to)?;
+    let (cases, by_org) = queries::case_counts(ctx.conn, from, to, Counted::RollUps)?;
+    let referrals = queries::referral_counts(ctx.conn, from, to, Counted::RollUps)?;
+    let three_way = queries::three_way_counts(ctx.conn, from, to, Counted::RollUps)?;
     Ok(build_report(
         from, to, &cases, &by_org, &referrals, &three_way, min_cell,
     ))

@@ -160,6 +160,22 @@ pub fn render_all(ctx: &mut Ctx, referrals: &[Referral]) -> AppResult<Vec<Referr
         .collect()
 }
 
+/// Renders a referral whose case and history are in hand; reads only its escalations, and
+/// only when it owes an overdue step.
+fn render_known(
+    ctx: &mut Ctx,
+    referral: &Referral,
+    case: &Case,
+    history: &[crate::domain::referral::HistoryEntry],
+) -> AppResult<ReferralView> {
+    let escalations = if overdue_steps(&step_clock(referral), &ctx.services.limits, ctx.now.0).is_empty() {
+        Vec::new()
+    } else {
+        outbox::escalations_of(ctx.conn, &[crate::db::Id(referral.id.0)])?
+    };
+    render_one(ctx, referral, case, history, &escalations)
+}
+
 fn step_clock(referral: &Referral) -> StepClock {
     StepClock {
         state: referral.state,
@@ -518,9 +534,10 @@ pub fn transition(ctx: &mut Ctx, id: ReferralId, command: TransitionCommand) -> 
         }
     }
     let effects = rules::effects(&referral, &request, next, ctx.now.0, false);
-    let after = write_transition(ctx, &referral, &request, effects)?;
-    // The answer is rendered from the referral just written (no second read).
-    let view = render(ctx, &after)?;
+    let (after, history) = write_transition(ctx, &referral, &request, effects)?;
+    // The answer is rendered from what is in hand: the referral just written, its case and
+    // its history (no second read).
+    let view = render_known(ctx, &after, &case, &history)?;
     ctx.audit(
         &format!("referral.{}", request.action.as_str()),
         "referral",
@@ -618,7 +635,7 @@ pub(crate) fn withdraw_by_system(ctx: &mut Ctx, referral: &Referral, reason: &st
     let system = Actor::system(&ctx.actor.org);
     let mut as_system = Ctx::new(ctx.conn, &system, ctx.now, ctx.services);
     let effects = rules::effects(referral, &request, next, as_system.now.0, true);
-    let after = write_transition(&mut as_system, referral, &request, effects)?;
+    let (after, _) = write_transition(&mut as_system, referral, &request, effects)?;
     as_system.audit(
         "referral.withdraw",
         "referral",
@@ -635,7 +652,7 @@ fn write_transition(
     before: &Referral,
     request: &TransitionRequest,
     effects: Effects,
-) -> AppResult<Referral> {
+) -> AppResult<(Referral, Vec<crate::domain::referral::HistoryEntry>)> {
     let Effects {
         referral: after,
         from,
@@ -655,7 +672,10 @@ fn write_transition(
     if !saved {
         return Err(AppError::StaleVersion);
     }
-    let seq = referral_rows::next_history_seq(ctx.conn, crate::db::Id(after.id.0))?;
+    // Read after the versioned update, which holds the referral's row: no other step can add
+    // an entry meanwhile. The history answers the request too.
+    let mut history = referral_rows::history_of(ctx.conn, after.id)?;
+    let seq = history.last().map_or(1, |h| h.seq + 1);
     let entry_id = ctx.new_id();
     fn texts(text: &Option<String>) -> Option<&str> {
         text.as_deref().filter(|t| !t.is_empty())
@@ -676,6 +696,7 @@ fn write_transition(
         outcome: ctx.seal_opt("referral_history.outcome", entry_id, texts(&request.outcome)),
     };
     referral_rows::add_history(ctx.conn, &entry)?;
+    history.push(entry);
     ctx.services.notifier.referral_event(
         ctx.conn,
         &referral_rows::ReferralRow::from(&after),
@@ -695,7 +716,7 @@ fn write_transition(
             ctx.now,
         )?;
     }
-    Ok(after)
+    Ok((after, history))
 }
 
 /// What a passed submit check yields.

@@ -8,7 +8,8 @@
 //!   before its first transaction, so clients do not queue on one row, like the service's);
 //! - the optimistic version check reads and bumps that referral's version;
 //! - new primary keys are `gen_random_uuid()`;
-//! - the history sequence number is the `max(seq)` the service reads, plus one.
+//! - the history sequence number counts on from the client's referral's last one (read once
+//!   per client, like the referral), as the service takes the next after the history it reads.
 //!
 //! The audit entry is an INSERT into `audit_pending` with literal values. Sealing it into the
 //! chain happens later, in batches, outside the transition (`db::audit::seal`); pgbench does
@@ -33,6 +34,7 @@ pub struct Recorded {
 /// Runs once per pgbench client, before its first transaction: its own referral.
 pub const PREAMBLE: &str = "\\if :first\n\
 SELECT id AS rid, case_id AS cid, version AS r_version FROM referrals ORDER BY id LIMIT 1 OFFSET :client_id \\gset\n\
+SELECT COALESCE(max(seq), 0) AS h_seq FROM referral_history WHERE referral_id = CAST(:rid AS uuid) \\gset\n\
 \\set first 0\n\
 \\endif\n";
 
@@ -71,7 +73,6 @@ fn is_begin(sql: &str) -> bool {
 pub fn script(transaction: &[Statement], recorded: Recorded) -> Result<String, String> {
     let mut out = String::from(PREAMBLE);
     let mut versions_bound = 0;
-    let mut reads_history_seq = false;
     for statement in transaction {
         let shape = Shape::of(&statement.sql);
         let mut sql = String::new();
@@ -101,12 +102,7 @@ pub fn script(transaction: &[Statement], recorded: Recorded) -> Result<String, S
                     versions_bound += 1;
                     "CAST(:r_version AS bigint)".to_string()
                 }
-                Some(Role::HistorySeq) => {
-                    if !reads_history_seq {
-                        return Err("the history insert comes before the max(seq) read".into());
-                    }
-                    "COALESCE(CAST(:h_max AS bigint), 0) + 1".to_string()
-                }
+                Some(Role::HistorySeq) => "CAST(:h_seq AS bigint) + 1".to_string(),
                 None => match uuid_of(param) {
                     Some(u) if u == recorded.referral => "CAST(:rid AS uuid)".to_string(),
                     Some(u) if u == recorded.case => "CAST(:cid AS uuid)".to_string(),
@@ -118,19 +114,14 @@ pub fn script(transaction: &[Statement], recorded: Recorded) -> Result<String, S
         }
         sql.push_str(rest);
         let sql = sql.replace('\n', " ");
-        if statement.sql.contains("max(\"referral_history\".\"seq\")") {
-            reads_history_seq = true;
-            writeln!(out, "{sql} \\gset h_").map_err(|e| e.to_string())?;
-        } else {
-            writeln!(out, "{sql};").map_err(|e| e.to_string())?;
-        }
+        writeln!(out, "{sql};").map_err(|e| e.to_string())?;
     }
     if versions_bound != 2 {
         return Err(format!(
             "expected the referral UPDATE to bind the expected and the next version, found {versions_bound} version placeholders"
         ));
     }
-    out.push_str("\\set r_version :r_version + 1\n");
+    out.push_str("\\set r_version :r_version + 1\n\\set h_seq :h_seq + 1\n");
     Ok(out)
 }
 
@@ -559,7 +550,7 @@ mod tests {
                 vec![text("accepted"), int(4), uuid(referral), int(3)],
             ),
             statement(
-                "SELECT max(\"referral_history\".\"seq\") FROM \"referral_history\" WHERE (\"referral_history\".\"referral_id\" = $1)",
+                "SELECT \"referral_history\".\"seq\" FROM \"referral_history\" WHERE (\"referral_history\".\"referral_id\" = $1) ORDER BY \"referral_history\".\"seq\"",
                 vec![uuid(referral)],
             ),
             statement(
@@ -607,14 +598,12 @@ mod tests {
         ), "{script}");
         assert!(
             script.contains(
-                "FROM \"referral_history\" WHERE (\"referral_history\".\"referral_id\" = CAST(:rid AS uuid)) \\gset h_"
+                "FROM \"referral_history\" WHERE (\"referral_history\".\"referral_id\" = CAST(:rid AS uuid)) ORDER BY \"referral_history\".\"seq\";"
             ),
             "{script}"
         );
         assert!(
-            script.contains(
-                "VALUES (gen_random_uuid(), CAST(:rid AS uuid), COALESCE(CAST(:h_max AS bigint), 0) + 1, DEFAULT);"
-            ),
+            script.contains("VALUES (gen_random_uuid(), CAST(:rid AS uuid), CAST(:h_seq AS bigint) + 1, DEFAULT);"),
             "{script}"
         );
         assert!(
@@ -622,7 +611,7 @@ mod tests {
             "{script}"
         );
         assert!(
-            script.ends_with("COMMIT;\n\\set r_version :r_version + 1\n"),
+            script.ends_with("COMMIT;\n\\set r_version :r_version + 1\n\\set h_seq :h_seq + 1\n"),
             "{script}"
         );
     }

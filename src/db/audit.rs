@@ -295,13 +295,11 @@ pub fn waiting_since(conn: &mut AnyConnection, before: Instant) -> QueryResult<(
 pub async fn run_sealer(db: Db) {
     let mut leadership = Leadership::new(&db, SingletonTask::Sealer);
     loop {
-        if leadership.lead().await {
-            match db.run(|conn| seal(conn).map_err(DbError::from)).await {
-                Ok(_) => {}
-                Err(error) => tracing::error!(error = %error, "sealing audit entries failed"),
-            }
+        leadership.next_pass(SEAL_INTERVAL).await;
+        match db.run(|conn| seal(conn).map_err(DbError::from)).await {
+            Ok(_) => {}
+            Err(error) => tracing::error!(error = %error, "sealing audit entries failed"),
         }
-        tokio::time::sleep(SEAL_INTERVAL).await;
     }
 }
 

@@ -593,20 +593,24 @@ pub fn index_pseudonyms(conn: &mut AnyConnection, keyring: &crate::crypto::Keyri
         if rows.is_empty() {
             return Ok(changed);
         }
-        let mut progressed = false;
-        for (id, organisation, sealed) in rows {
-            let Some(sealed) = sealed else { continue };
-            let index = match keyring.open("cases.pseudonym", id, &sealed) {
-                Ok(pseudonym) => keyring.pseudonym_index(&organisation, &pseudonym),
-                // Unreadable (a missing key): marked, so the loop ends; `nrm keys` reports it.
-                Err(_) => String::from("unreadable"),
-            };
-            changed += diesel::update(cases::table.find(id))
-                .set(cases::pseudonym_index.eq(Some(index)))
-                .execute(conn)?;
-            progressed = true;
-        }
-        if !progressed {
+        // A batch per transaction: one commit per case made this take an hour at 1 M cases.
+        let written = super::write_transaction(conn, |conn| {
+            let mut written = 0;
+            for (id, organisation, sealed) in rows {
+                let Some(sealed) = sealed else { continue };
+                let index = match keyring.open("cases.pseudonym", id, &sealed) {
+                    Ok(pseudonym) => keyring.pseudonym_index(&organisation, &pseudonym),
+                    // Unreadable (a missing key): marked, so the loop ends; `nrm keys` reports it.
+                    Err(_) => String::from("unreadable"),
+                };
+                written += diesel::update(cases::table.find(id))
+                    .set(cases::pseudonym_index.eq(Some(index)))
+                    .execute(conn)?;
+            }
+            Ok::<usize, diesel::result::Error>(written)
+        })?;
+        changed += written;
+        if written == 0 {
             return Ok(changed);
         }
     }

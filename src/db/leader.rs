@@ -1,5 +1,5 @@
 //! Work that must run once per database, however many instances serve it: the audit sealer,
-//! the deadline watcher and retention each have one leader.
+//! the deadline watcher, retention and the statistics roll-ups each have one leader.
 //!
 //! On PostgreSQL the leader holds a session-level advisory lock on a connection of its own
 //! (outside the pool): the lock lives exactly as long as that connection, so a killed
@@ -17,6 +17,7 @@ use std::fs::{File, TryLockError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer};
@@ -24,12 +25,17 @@ use diesel::{Connection, PgConnection};
 
 use super::{DatabaseLocation, Db};
 
+/// How often an instance that does not lead a task tries for it, however long the task's
+/// own interval.
+pub const STANDBY_RETRY: Duration = Duration::from_secs(1);
+
 /// A task with a single leader per database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SingletonTask {
     Sealer,
     DeadlineWatcher,
     Retention,
+    RollUps,
 }
 
 /// The first half of every advisory lock key `nrm` takes ("nrm" in ASCII), so its locks
@@ -37,13 +43,14 @@ pub enum SingletonTask {
 const LOCK_CLASS: i32 = 0x006e_726d;
 
 impl SingletonTask {
-    pub const ALL: [SingletonTask; 3] = [Self::Sealer, Self::DeadlineWatcher, Self::Retention];
+    pub const ALL: [SingletonTask; 4] = [Self::Sealer, Self::DeadlineWatcher, Self::Retention, Self::RollUps];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Sealer => "sealer",
             Self::DeadlineWatcher => "deadline-watcher",
             Self::Retention => "retention",
+            Self::RollUps => "roll-ups",
         }
     }
 
@@ -52,6 +59,7 @@ impl SingletonTask {
             Self::Sealer => 1,
             Self::DeadlineWatcher => 2,
             Self::Retention => 3,
+            Self::RollUps => 4,
         }
     }
 }
@@ -59,7 +67,7 @@ impl SingletonTask {
 /// Which tasks this instance leads now, for its readiness answer. Shared by the instance's
 /// `Db` handles.
 #[derive(Debug, Default)]
-pub struct Leading([AtomicBool; 3]);
+pub struct Leading([AtomicBool; 4]);
 
 impl Leading {
     fn set(&self, task: SingletonTask, leading: bool) {
@@ -113,6 +121,25 @@ impl Leadership {
         let was_leading = is_leading(&self.held);
         let outcome = try_lead(self.task, &self.location, &mut self.held);
         self.settle(was_leading, outcome)
+    }
+
+    /// Waits until this instance leads the task and its next pass is due: `interval` after the
+    /// last pass while it leads; while it does not, it tries every `STANDBY_RETRY` at most, and
+    /// passes as soon as it leads. So a killed leader's hourly task moves within a second or
+    /// so, not within the hour.
+    pub async fn next_pass(&mut self, interval: Duration) {
+        if is_leading(&self.held) {
+            tokio::time::sleep(interval).await;
+            if self.lead().await {
+                return;
+            }
+        }
+        loop {
+            tokio::time::sleep(interval.min(STANDBY_RETRY)).await;
+            if self.lead().await {
+                return;
+            }
+        }
     }
 
     /// As `lead_blocking`, off the async executor.

@@ -12,6 +12,7 @@ pub mod organisations;
 pub mod outbox;
 pub mod privacy;
 pub mod referrals;
+pub mod rollups;
 pub mod schema;
 pub mod sessions;
 pub mod staff;
@@ -328,6 +329,24 @@ where
     match conn {
         AnyConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
         AnyConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
+    }
+    finish_transaction(conn, work)
+}
+
+/// A write transaction that reads one snapshot throughout: REPEATABLE READ on PostgreSQL,
+/// for work that must not see rows commit between its statements (folding the roll-ups).
+/// SQLite's write transaction has one writer and one snapshot anyway.
+pub fn snapshot_write_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::AnsiTransactionManager;
+    match conn {
+        AnyConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+        AnyConnection::Postgresql(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN ISOLATION LEVEL REPEATABLE READ")?
+        }
     }
     finish_transaction(conn, work)
 }

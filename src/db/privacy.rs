@@ -81,12 +81,17 @@ pub fn erase_free_text(conn: &mut AnyConnection, case_id: Id, now: Instant) -> Q
         .select(referrals::id)
         .load(conn)?;
     diesel::update(referrals::table.filter(referrals::case_id.eq(case_id)))
-        // The override's reason text goes; that there was an override stays (oversight counts it).
-        .set((
-            referrals::note.eq(None::<String>),
-            referrals::eligibility_override.eq(Some("")),
-        ))
+        .set(referrals::note.eq(None::<String>))
         .execute(conn)?;
+    // The override's reason text goes; that there was an override stays (oversight counts
+    // it), and a referral without one does not gain one.
+    diesel::update(
+        referrals::table
+            .filter(referrals::case_id.eq(case_id))
+            .filter(referrals::eligibility_override.is_not_null()),
+    )
+    .set(referrals::eligibility_override.eq(Some("")))
+    .execute(conn)?;
     diesel::update(referral_history::table.filter(referral_history::referral_id.eq_any(&referral_ids)))
         .set((
             referral_history::reason.eq(None::<String>),

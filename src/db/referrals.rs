@@ -151,14 +151,6 @@ pub fn insert_history(conn: &mut AnyConnection, row: &HistoryRow) -> QueryResult
         .map(|_| ())
 }
 
-pub fn next_history_seq(conn: &mut AnyConnection, referral_id: Id) -> QueryResult<i32> {
-    let max: Option<i32> = referral_history::table
-        .filter(referral_history::referral_id.eq(referral_id))
-        .select(diesel::dsl::max(referral_history::seq))
-        .first(conn)?;
-    Ok(max.unwrap_or(0) + 1)
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = three_way_conversations, treat_none_as_null = true)]
 pub struct ThreeWayRow {
@@ -568,6 +560,19 @@ pub fn histories_of(
         }
     }
     Ok(out)
+}
+
+/// One referral's history, in order: what a transition reads to number its entry and to
+/// answer (one plain lookup by the referral, as `histories_of` is for pages).
+pub fn history_of(conn: &mut AnyConnection, id: ReferralId) -> Result<Vec<HistoryEntry>, DbError> {
+    referral_history::table
+        .filter(referral_history::referral_id.eq(Id(id.0)))
+        .order(referral_history::seq.asc())
+        .select(HistoryRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| HistoryEntry::try_from(row).map_err(DbError::from))
+        .collect()
 }
 
 pub fn add_history(conn: &mut AnyConnection, entry: &HistoryEntry) -> QueryResult<()> {

@@ -19,7 +19,7 @@ use crate::domain::referral::Urgency;
 use crate::domain::stats::{CaseCounts, ReferralCounts, ThreeWayCounts};
 
 /// `?` placeholders become `$1, $2, ...` for PostgreSQL.
-fn placeholders(sql: &str, postgres: bool) -> String {
+pub(super) fn placeholders(sql: &str, postgres: bool) -> String {
     if !postgres {
         return sql.to_string();
     }
@@ -109,50 +109,113 @@ fn u(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Every case-level count of the report, and the cases per registering organisation, in one
-/// pass over the period's cases: counted per organisation by the database, summed here.
+/// Where a report's additive counts come from. Reports read the roll-ups the database keeps
+/// per day (`db::rollups`), plus the deltas not folded into them yet; the rows are the
+/// definition the roll-ups are tested against (and what a report read before them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    RollUps,
+    Rows,
+}
+
+/// The case measures of the report, by column name, over rows that carry a case's counted
+/// columns, its number of forms of exploitation (`forms`) and a weight `n`: 1 for a case, +1
+/// or -1 for a delta (`case_count_deltas`). The columns of `case_rollups` are these.
+fn case_measures() -> Vec<(&'static str, String)> {
+    let sum = |condition: &str| format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN n ELSE 0 END), 0) AS BIGINT)");
+    let known_victim_age = "reporter_role = 'victim' AND age_at_contact IS NOT NULL";
+    vec![
+        ("total", "CAST(COALESCE(SUM(n), 0) AS BIGINT)".to_string()),
+        ("victims", sum("reporter_role = 'victim'")),
+        ("concerned_persons", sum("reporter_role = 'concerned_person'")),
+        ("professionals", sum("reporter_role = 'professional'")),
+        ("sexual_only", sum("forms = 1 AND exploitation_sexual")),
+        ("criminal_only", sum("forms = 1 AND exploitation_criminal")),
+        ("labour_only", sum("forms = 1 AND exploitation_labour")),
+        ("other_only", sum("forms = 1 AND exploitation_other")),
+        ("combination", sum("forms >= 2")),
+        ("age_known", sum(known_victim_age)),
+        (
+            "age_minors",
+            sum(&format!("{known_victim_age} AND age_at_contact < 18")),
+        ),
+        (
+            "age_sum",
+            format!(
+                "CAST(COALESCE(SUM(CASE WHEN {known_victim_age} THEN age_at_contact * n ELSE 0 END), 0) AS BIGINT)"
+            ),
+        ),
+        ("female", sum("gender = 'female'")),
+        ("male", sum("gender = 'male'")),
+        ("non_binary", sum("gender = 'non_binary'")),
+        ("gender_unknown", sum("gender IS NULL OR gender = 'unknown'")),
+        ("dutch", sum("nationality = 'NL'")),
+        ("other_eu", sum(&format!("nationality IN ({})", other_eu_list()))),
+        ("nationality_unknown", sum("nationality IS NULL")),
+    ]
+}
+
+/// The names of the case measures, in `case_measures` order.
+pub(super) fn case_measure_names() -> Vec<&'static str> {
+    case_measures().into_iter().map(|(name, _)| name).collect()
+}
+
+/// The case measures per `keys` over the rows of `table` that `filter` selects, each row
+/// weighing `weight`.
+pub(super) fn case_measures_sql(table: &str, weight: &str, filter: &str, keys: &str) -> String {
+    let measures = case_measures()
+        .into_iter()
+        .map(|(name, sql)| format!("{sql} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {keys}, {measures} \
+         FROM (SELECT {keys}, reporter_role, age_at_contact, gender, nationality, exploitation_sexual, exploitation_criminal, \
+                      exploitation_labour, exploitation_other, \
+                      (CASE WHEN exploitation_sexual THEN 1 ELSE 0 END + CASE WHEN exploitation_criminal THEN 1 ELSE 0 END \
+                       + CASE WHEN exploitation_labour THEN 1 ELSE 0 END + CASE WHEN exploitation_other THEN 1 ELSE 0 END) AS forms, \
+                      {weight} AS n \
+               FROM {table} WHERE {filter}) c GROUP BY {keys}"
+    )
+}
+
+/// Every case-level count of the report, and the cases per registering organisation:
+/// counted per organisation by the database, summed here. From the rows, one pass over the
+/// period's cases; from the roll-ups, the period's days plus the deltas not folded yet.
 pub fn case_counts(
     conn: &mut AnyConnection,
     from: NaiveDate,
     to: NaiveDate,
+    counted: Counted,
 ) -> QueryResult<(CaseCounts, BTreeMap<String, u64>)> {
-    let sum = |condition: &str| format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS BIGINT)");
-    let known_victim_age = "reporter_role = 'victim' AND age_at_contact IS NOT NULL";
-    let sql = format!(
-        "SELECT organisation, COUNT(*) AS total, {victims} AS victims, {concerned} AS concerned_persons, {professionals} AS professionals, \
-         {sexual} AS sexual_only, {criminal} AS criminal_only, {labour} AS labour_only, {other} AS other_only, \
-         {combination} AS combination, {age_known} AS age_known, {age_minors} AS age_minors, \
-         CAST(COALESCE(SUM(CASE WHEN {known_victim_age} THEN age_at_contact ELSE 0 END), 0) AS BIGINT) AS age_sum, \
-         {female} AS female, {male} AS male, {non_binary} AS non_binary, {gender_unknown} AS gender_unknown, \
-         {dutch} AS dutch, {other_eu} AS other_eu, {nationality_unknown} AS nationality_unknown \
-         FROM (SELECT organisation, reporter_role, age_at_contact, gender, nationality, exploitation_sexual, exploitation_criminal, \
-                      exploitation_labour, exploitation_other, \
-                      (CASE WHEN exploitation_sexual THEN 1 ELSE 0 END + CASE WHEN exploitation_criminal THEN 1 ELSE 0 END \
-                       + CASE WHEN exploitation_labour THEN 1 ELSE 0 END + CASE WHEN exploitation_other THEN 1 ELSE 0 END) AS forms \
-               FROM cases WHERE contact_date >= ? AND contact_date <= ?) c GROUP BY organisation",
-        victims = sum("reporter_role = 'victim'"),
-        concerned = sum("reporter_role = 'concerned_person'"),
-        professionals = sum("reporter_role = 'professional'"),
-        sexual = sum("forms = 1 AND exploitation_sexual"),
-        criminal = sum("forms = 1 AND exploitation_criminal"),
-        labour = sum("forms = 1 AND exploitation_labour"),
-        other = sum("forms = 1 AND exploitation_other"),
-        combination = sum("forms >= 2"),
-        age_known = sum(known_victim_age),
-        age_minors = sum(&format!("{known_victim_age} AND age_at_contact < 18")),
-        female = sum("gender = 'female'"),
-        male = sum("gender = 'male'"),
-        non_binary = sum("gender = 'non_binary'"),
-        gender_unknown = sum("gender IS NULL OR gender = 'unknown'"),
-        dutch = sum("nationality = 'NL'"),
-        other_eu = sum(&format!("nationality IN ({})", other_eu_list())),
-        nationality_unknown = sum("nationality IS NULL"),
-    );
+    let period = "contact_date >= ? AND contact_date <= ?";
+    let sql = match counted {
+        Counted::Rows => case_measures_sql("cases", "1", period, "organisation"),
+        Counted::RollUps => {
+            let names = case_measure_names();
+            let sums = names
+                .iter()
+                .map(|name| format!("CAST(SUM({name}) AS BIGINT) AS {name}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "SELECT organisation, {sums} FROM (\
+                   SELECT organisation, {columns} FROM case_rollups WHERE day >= ? AND day <= ? \
+                   UNION ALL {pending}) x \
+                 GROUP BY organisation HAVING SUM(total) <> 0",
+                columns = names.join(", "),
+                pending = case_measures_sql("case_count_deltas", "n", period, "organisation"),
+            )
+        }
+    };
     let rows: Vec<CaseCountsRow> = on_backend!(conn, postgres, |inner| {
-        diesel::sql_query(placeholders(&sql, postgres))
+        let query = diesel::sql_query(placeholders(&sql, postgres))
             .bind::<Date, _>(from)
-            .bind::<Date, _>(to)
-            .load(inner)?
+            .bind::<Date, _>(to);
+        match counted {
+            Counted::Rows => query.load(inner)?,
+            Counted::RollUps => query.bind::<Date, _>(from).bind::<Date, _>(to).load(inner)?,
+        }
     });
     let by_organisation: BTreeMap<String, u64> = rows.iter().map(|r| (r.organisation.clone(), u(r.total))).collect();
     let sum = |field: fn(&CaseCountsRow) -> i64| rows.iter().map(field).sum::<i64>();
@@ -211,20 +274,63 @@ pub fn case_counts(
 }
 
 /// Submitted referrals (drafts never handed over are not referrals yet) of the period's cases.
-pub fn referral_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<ReferralCounts> {
-    let rows: Vec<(String, String, Option<String>, i64)> = referrals::table
-        .inner_join(cases::table)
-        .filter(cases::contact_date.ge(from))
-        .filter(cases::contact_date.le(to))
-        .filter(referrals::submitted_at.is_not_null())
-        .group_by((referrals::to_organisation, referrals::state, referrals::outcome))
-        .select((
-            referrals::to_organisation,
-            referrals::state,
-            referrals::outcome,
-            diesel::dsl::count_star(),
-        ))
-        .load(conn)?;
+pub fn referral_counts(
+    conn: &mut AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    counted: Counted,
+) -> QueryResult<ReferralCounts> {
+    let rows: Vec<(String, String, Option<String>, i64)> = match counted {
+        Counted::Rows => referrals::table
+            .inner_join(cases::table)
+            .filter(cases::contact_date.ge(from))
+            .filter(cases::contact_date.le(to))
+            .filter(referrals::submitted_at.is_not_null())
+            .group_by((referrals::to_organisation, referrals::state, referrals::outcome))
+            .select((
+                referrals::to_organisation,
+                referrals::state,
+                referrals::outcome,
+                diesel::dsl::count_star(),
+            ))
+            .load(conn)?,
+        Counted::RollUps => {
+            #[derive(QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = Text)]
+                to_organisation: String,
+                #[diesel(sql_type = Text)]
+                state: String,
+                #[diesel(sql_type = Text)]
+                outcome: String,
+                #[diesel(sql_type = BigInt)]
+                n: i64,
+            }
+            let sql = "SELECT to_organisation, state, outcome, CAST(SUM(n) AS BIGINT) AS n FROM (\
+                         SELECT to_organisation, state, outcome, n FROM referral_rollups WHERE day >= ? AND day <= ? \
+                         UNION ALL SELECT to_organisation, state, COALESCE(outcome, '') AS outcome, n FROM referral_count_deltas \
+                           WHERE submitted AND contact_date >= ? AND contact_date <= ?) x \
+                       GROUP BY to_organisation, state, outcome HAVING SUM(n) <> 0";
+            let rows: Vec<Row> = on_backend!(conn, postgres, |inner| {
+                diesel::sql_query(placeholders(sql, postgres))
+                    .bind::<Date, _>(from)
+                    .bind::<Date, _>(to)
+                    .bind::<Date, _>(from)
+                    .bind::<Date, _>(to)
+                    .load(inner)?
+            });
+            rows.into_iter()
+                .map(|r| {
+                    (
+                        r.to_organisation,
+                        r.state,
+                        Some(r.outcome).filter(|o| !o.is_empty()),
+                        r.n,
+                    )
+                })
+                .collect()
+        }
+    };
     let mut counts = ReferralCounts::default();
     for (to_org, state, outcome, n) in rows {
         let n = u(n);
@@ -257,14 +363,48 @@ macro_rules! three_way_by_state {
     }};
 }
 
-pub fn three_way_counts(conn: &mut AnyConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<ThreeWayCounts> {
-    three_way_by_state!(
-        three_way_conversations::table
-            .inner_join(cases::table)
-            .filter(cases::contact_date.ge(from))
-            .filter(cases::contact_date.le(to)),
-        conn
-    )
+pub fn three_way_counts(
+    conn: &mut AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    counted: Counted,
+) -> QueryResult<ThreeWayCounts> {
+    if counted == Counted::Rows {
+        return three_way_by_state!(
+            three_way_conversations::table
+                .inner_join(cases::table)
+                .filter(cases::contact_date.ge(from))
+                .filter(cases::contact_date.le(to)),
+            conn
+        );
+    }
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        state: String,
+        #[diesel(sql_type = Text)]
+        reporting_intention: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let sql = "SELECT state, reporting_intention, CAST(SUM(n) AS BIGINT) AS n FROM (\
+                 SELECT state, reporting_intention, n FROM three_way_rollups WHERE day >= ? AND day <= ? \
+                 UNION ALL SELECT state, COALESCE(reporting_intention, '') AS reporting_intention, n \
+                   FROM three_way_count_deltas WHERE contact_date >= ? AND contact_date <= ?) x \
+               GROUP BY state, reporting_intention HAVING SUM(n) <> 0";
+    let rows: Vec<Row> = on_backend!(conn, postgres, |inner| {
+        diesel::sql_query(placeholders(sql, postgres))
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .load(inner)?
+    });
+    Ok(fold_three_way(
+        rows.into_iter()
+            .map(|r| (r.state, Some(r.reporting_intention).filter(|i| !i.is_empty()), r.n))
+            .collect(),
+    ))
 }
 
 /// Three-way conversations offered (created) in [from, to), by where they stand now.
@@ -289,45 +429,116 @@ fn fold_three_way(rows: Vec<(String, Option<String>, i64)>) -> ThreeWayCounts {
 // Case-flow monitoring
 // ---------------------------------------------------------------------------
 
-/// Referrals created in [from, to) by sender, receiver and current state.
-pub fn flow_counts(
-    conn: &mut AnyConnection,
-    from: Instant,
-    to: Instant,
-) -> QueryResult<Vec<(String, String, String, i64)>> {
-    referrals::table
-        .filter(referrals::created_at.ge(from))
-        .filter(referrals::created_at.lt(to))
-        .group_by((
-            referrals::from_organisation,
-            referrals::to_organisation,
-            referrals::state,
-        ))
-        .select((
-            referrals::from_organisation,
-            referrals::to_organisation,
-            referrals::state,
-            diesel::dsl::count_star(),
-        ))
-        .order_by((
-            referrals::from_organisation,
-            referrals::to_organisation,
-            referrals::state,
-        ))
-        .load(conn)
+/// The instants bounding whole UTC days `from` to `to`, inclusive.
+fn day_bounds(from: NaiveDate, to: NaiveDate) -> (Instant, Instant) {
+    let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
+    let end = (to + chrono::Duration::days(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    (Instant::from_utc(start), Instant::from_utc(end))
 }
 
-/// Referrals created in [from, to) that were submitted against the service directory's
-/// eligibility with a caseworker's reason, by receiver.
-pub fn eligibility_overrides(conn: &mut AnyConnection, from: Instant, to: Instant) -> QueryResult<Vec<(String, i64)>> {
-    referrals::table
-        .filter(referrals::created_at.ge(from))
-        .filter(referrals::created_at.lt(to))
-        .filter(referrals::eligibility_override.is_not_null())
-        .group_by(referrals::to_organisation)
-        .select((referrals::to_organisation, diesel::dsl::count_star()))
-        .order_by(referrals::to_organisation)
-        .load(conn)
+/// Referrals made on the UTC days `from` to `to`, by sender, receiver and current state.
+pub fn flow_counts(
+    conn: &mut AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    counted: Counted,
+) -> QueryResult<Vec<(String, String, String, i64)>> {
+    if counted == Counted::Rows {
+        let (start, end) = day_bounds(from, to);
+        return referrals::table
+            .filter(referrals::created_at.ge(start))
+            .filter(referrals::created_at.lt(end))
+            .group_by((
+                referrals::from_organisation,
+                referrals::to_organisation,
+                referrals::state,
+            ))
+            .select((
+                referrals::from_organisation,
+                referrals::to_organisation,
+                referrals::state,
+                diesel::dsl::count_star(),
+            ))
+            .order_by((
+                referrals::from_organisation,
+                referrals::to_organisation,
+                referrals::state,
+            ))
+            .load(conn);
+    }
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        from_organisation: String,
+        #[diesel(sql_type = Text)]
+        to_organisation: String,
+        #[diesel(sql_type = Text)]
+        state: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let sql = "SELECT from_organisation, to_organisation, state, CAST(SUM(n) AS BIGINT) AS n FROM (\
+                 SELECT from_organisation, to_organisation, state, n FROM flow_rollups WHERE day >= ? AND day <= ? \
+                 UNION ALL SELECT from_organisation, to_organisation, state, n FROM referral_count_deltas \
+                   WHERE created_day >= ? AND created_day <= ?) x \
+               GROUP BY from_organisation, to_organisation, state HAVING SUM(n) <> 0 \
+               ORDER BY from_organisation, to_organisation, state";
+    let rows: Vec<Row> = on_backend!(conn, postgres, |inner| {
+        diesel::sql_query(placeholders(sql, postgres))
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .load(inner)?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.from_organisation, r.to_organisation, r.state, r.n))
+        .collect())
+}
+
+/// Referrals made on the UTC days `from` to `to` that were submitted against the service
+/// directory's eligibility with a caseworker's reason, by receiver.
+pub fn eligibility_overrides(
+    conn: &mut AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    counted: Counted,
+) -> QueryResult<Vec<(String, i64)>> {
+    if counted == Counted::Rows {
+        let (start, end) = day_bounds(from, to);
+        return referrals::table
+            .filter(referrals::created_at.ge(start))
+            .filter(referrals::created_at.lt(end))
+            .filter(referrals::eligibility_override.is_not_null())
+            .group_by(referrals::to_organisation)
+            .select((referrals::to_organisation, diesel::dsl::count_star()))
+            .order_by(referrals::to_organisation)
+            .load(conn);
+    }
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        to_organisation: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let sql = "SELECT to_organisation, CAST(SUM(n) AS BIGINT) AS n FROM (\
+                 SELECT to_organisation, n FROM flow_rollups WHERE overridden AND day >= ? AND day <= ? \
+                 UNION ALL SELECT to_organisation, n FROM referral_count_deltas \
+                   WHERE overridden AND created_day >= ? AND created_day <= ?) x \
+               GROUP BY to_organisation HAVING SUM(n) <> 0 ORDER BY to_organisation";
+    let rows: Vec<Row> = on_backend!(conn, postgres, |inner| {
+        diesel::sql_query(placeholders(sql, postgres))
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .load(inner)?
+    });
+    Ok(rows.into_iter().map(|r| (r.to_organisation, r.n)).collect())
 }
 
 /// Open (handed over, not finished) referrals by receiver and state, whenever created.

@@ -107,18 +107,31 @@ pub fn subscriptions_of(conn: &mut AnyConnection, organisation: &str) -> QueryRe
 }
 
 /// Queues each event's body for every subscription of its organisation that listens to the
-/// event and is not disabled (a paused one keeps its deliveries for when it resumes): each
-/// organisation's subscriptions read once, the deliveries written in multi-row inserts.
+/// event and is not disabled (a paused one keeps its deliveries for when it resumes): the
+/// subscriptions of all the events' organisations read at once, the deliveries written in
+/// multi-row inserts.
 pub fn enqueue_all(conn: &mut AnyConnection, events: &[(&str, EventType, String)], now: Instant) -> QueryResult<usize> {
-    let mut subscriptions: std::collections::BTreeMap<&str, Vec<SubscriptionRow>> = Default::default();
+    if events.is_empty() {
+        return Ok(0);
+    }
+    // One look-up for every organisation the events name (a handover step tells both parties).
+    let mut organisations: Vec<&str> = events.iter().map(|(o, _, _)| *o).collect();
+    organisations.sort_unstable();
+    organisations.dedup();
+    let subscriptions: Vec<SubscriptionRow> = webhook_subscriptions::table
+        .filter(webhook_subscriptions::organisation.eq_any(&organisations))
+        .filter(webhook_subscriptions::status.ne_all([
+            SubscriptionStatus::Disabled.as_str(),
+            SubscriptionStatus::Deleted.as_str(),
+        ]))
+        .order((webhook_subscriptions::created_at.asc(), webhook_subscriptions::id.asc()))
+        .select(SubscriptionRow::as_select())
+        .load(conn)?;
     let mut rows: Vec<DeliveryRow> = Vec::new();
     for (organisation, event, body) in events {
-        if !subscriptions.contains_key(organisation) {
-            subscriptions.insert(organisation, subscriptions_of(conn, organisation)?);
-        }
-        let listening = subscriptions[organisation]
+        let listening = subscriptions
             .iter()
-            .filter(|s| s.status != SubscriptionStatus::Disabled.as_str() && s.listens_to(*event));
+            .filter(|s| s.organisation == *organisation && s.listens_to(*event));
         rows.extend(listening.map(|subscription| DeliveryRow {
             id: Id(uuid::Uuid::now_v7()),
             subscription_id: subscription.id,

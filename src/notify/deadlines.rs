@@ -124,14 +124,12 @@ fn escalate(
 pub async fn run(db: Db, clock: SharedClock, notifier: Notifier, limits: DeadlineLimits, interval: StdDuration) {
     let mut leadership = Leadership::new(&db, SingletonTask::DeadlineWatcher);
     loop {
-        if leadership.lead().await {
-            let now = Instant::from_utc(clock.now());
-            match check_once(&db, &notifier, &limits, now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(escalated = n, "overdue handover steps escalated to the focal point"),
-                Err(error) => tracing::error!(error = %error, "deadline check failed"),
-            }
+        leadership.next_pass(interval).await;
+        let now = Instant::from_utc(clock.now());
+        match check_once(&db, &notifier, &limits, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(escalated = n, "overdue handover steps escalated to the focal point"),
+            Err(error) => tracing::error!(error = %error, "deadline check failed"),
         }
-        tokio::time::sleep(interval).await;
     }
 }

@@ -4,10 +4,15 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::api_test;
-use crate::helpers::{TestApp, manifest_dir};
+use crate::helpers::{Backend, fresh_database, postgres_enabled, test_settings};
+use crate::helpers::{TestApp, assert_rollups_match_rows, manifest_dir};
+use crate::{api_test, backend_test};
 
 fn seed(app: &TestApp, extra: &[&str]) -> std::process::Output {
+    seed_at(&app.database_url, extra)
+}
+
+fn seed_at(database_url: &str, extra: &[&str]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nrm"));
     command.current_dir(manifest_dir());
     for (key, _) in std::env::vars() {
@@ -18,7 +23,7 @@ fn seed(app: &TestApp, extra: &[&str]) -> std::process::Output {
     command
         .env("RUST_LOG", "warn")
         .args(["demo", "seed", "--cases", "300", "--days", "200", "--chunk", "70"])
-        .args(["--database-url", &app.database_url])
+        .args(["--database-url", database_url])
         .args(extra)
         .output()
         .unwrap()
@@ -108,5 +113,53 @@ async fn demo_seed_writes_cases_the_service_counts_and_verifies(app: TestApp) {
     );
     let verdict = get(&app, "/api/v1/audit/verify", &a.comensha_coordinator).await;
     assert_eq!(verdict["valid"], true, "{verdict}");
+
+    // On the seeded set the roll-ups give the figures the rows give: over all of it, and
+    // over a stretch of days in the middle, with the seed's deltas pending and folded.
+    let ((cases, _, referrals, _, flows, _), _) = assert_rollups_match_rows(&app.db(), from, today);
+    assert_eq!(cases.total, 600);
+    assert!(referrals.total > 0 && flows.len() > 10, "{referrals:?} {flows:?}");
+    let middle = today - chrono::Duration::days(100);
+    let ((some, _, _, _, _, _), _) = assert_rollups_match_rows(&app.db(), middle - chrono::Duration::days(30), middle);
+    assert!(some.total > 0 && some.total < 600, "{some:?}");
 }
 api_test!(demo_seed_writes_cases_the_service_counts_and_verifies);
+
+/// A seeded data set no service has touched: the report counts the seed's deltas before any
+/// fold, the fold takes every one of them into the roll-ups, and the figures stay the same.
+async fn rollups_match_rows_before_and_after_folding_a_seeded_set(backend: Backend) {
+    if backend == Backend::Postgres && !postgres_enabled() {
+        return;
+    }
+    let (url, _guard) = fresh_database(backend);
+    let output = seed_at(&url, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let db = nrm::startup::open_database(&test_settings(&url)).unwrap();
+    {
+        // The seed writes each pseudonym's blind index, so the first start has none to make.
+        use diesel::prelude::*;
+        use nrm::db::schema::cases;
+        let unindexed: i64 = cases::table
+            .filter(cases::pseudonym_index.is_null())
+            .count()
+            .get_result(&mut db.get().unwrap())
+            .unwrap();
+        assert_eq!(unindexed, 0);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(400);
+    let ((cases, _, _, _, flows, _), folded) = assert_rollups_match_rows(&db, from, today);
+    let referrals = written["referrals"].as_i64().unwrap();
+    assert_eq!(cases.total, 300);
+    assert_eq!(flows.iter().map(|f| f.3).sum::<i64>(), referrals);
+    // Each case and referral wrote one delta per change of a counted column: at least one.
+    assert!(folded as i64 >= 300 + referrals, "folded {folded}");
+    let (_, again) = assert_rollups_match_rows(&db, from, today);
+    assert_eq!(again, 0, "nothing left to fold");
+    for days in [1, 7, 45] {
+        let to = today - chrono::Duration::days(60);
+        assert_rollups_match_rows(&db, to - chrono::Duration::days(days), to);
+    }
+}
+backend_test!(rollups_match_rows_before_and_after_folding_a_seeded_set);

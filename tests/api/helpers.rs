@@ -576,3 +576,55 @@ impl TestApp {
         (case, submitted)
     }
 }
+
+/// What the statistics report and the flows are built from, counted one way.
+type Counts = (
+    nrm::domain::stats::CaseCounts,
+    std::collections::BTreeMap<String, u64>,
+    nrm::domain::stats::ReferralCounts,
+    nrm::domain::stats::ThreeWayCounts,
+    Vec<(String, String, String, i64)>,
+    Vec<(String, i64)>,
+);
+
+fn counts(
+    conn: &mut nrm::db::AnyConnection,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    counted: nrm::db::stats::Counted,
+) -> Counts {
+    use nrm::db::stats;
+    nrm::db::report_transaction(conn, |conn| {
+        let (cases, by_organisation) = stats::case_counts(conn, from, to, counted)?;
+        Ok::<_, diesel::result::Error>((
+            cases,
+            by_organisation,
+            stats::referral_counts(conn, from, to, counted)?,
+            stats::three_way_counts(conn, from, to, counted)?,
+            stats::flow_counts(conn, from, to, counted)?,
+            stats::eligibility_overrides(conn, from, to, counted)?,
+        ))
+    })
+    .expect("count")
+}
+
+/// Asserts that every additive figure of the statistics report and the flows for the period
+/// is the same from the roll-ups as from the rows: with the deltas as they are, and again
+/// after folding them all. Returns the figures, and how many deltas the fold took.
+pub fn assert_rollups_match_rows(db: &nrm::db::Db, from: chrono::NaiveDate, to: chrono::NaiveDate) -> (Counts, u64) {
+    use nrm::db::stats::Counted;
+    let mut conn = db.get().expect("connection");
+    let rows = counts(&mut conn, from, to, Counted::Rows);
+    assert_eq!(
+        counts(&mut conn, from, to, Counted::RollUps),
+        rows,
+        "roll-ups with pending deltas, {from} to {to}"
+    );
+    let folded = nrm::db::rollups::fold(&mut conn).expect("fold");
+    assert_eq!(
+        counts(&mut conn, from, to, Counted::RollUps),
+        rows,
+        "roll-ups after folding {folded} deltas, {from} to {to}"
+    );
+    (rows, folded)
+}

@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use serde_json::{Value, json};
 
 use crate::api_test;
-use crate::helpers::{Backend, TestApp, adult_case, expect_problem, manifest_dir};
+use crate::helpers::{Backend, TestApp, adult_case, assert_rollups_match_rows, expect_problem, manifest_dir};
 
 async fn audit_records_every_change_without_personal_data(app: TestApp) {
     let a = app.actors();
@@ -780,6 +780,61 @@ async fn statistics_report_matches_hand_counted_year(app: TestApp) {
         422,
     )
     .await;
+
+    // The roll-ups give the same figures as the rows, with deltas pending or folded, for the
+    // year and for all time.
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let db = app.db();
+    let ((cases, _, referrals, three_way, _, _), _) =
+        assert_rollups_match_rows(&db, day(2024, 1, 1), day(2024, 12, 31));
+    assert_eq!((cases.total, referrals.total, three_way.offered), (16, 4, 3));
+    let ((_, _, _, _, flows, _), _) = assert_rollups_match_rows(&db, day(2000, 1, 1), day(2100, 12, 31));
+    assert_eq!(
+        flows.iter().map(|f| f.3).sum::<i64>(),
+        5,
+        "four submitted and one draft"
+    );
+
+    // A case whose first contact moves to 2023 takes its referrals and conversations along;
+    // an erased one stays counted (its draft is withdrawn, and no override appears).
+    let case: Value = app
+        .get(&format!("/api/v1/cases/{}", ids[0]), &a.fier_caseworker)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let moved = app
+        .client
+        .patch(app.url(&format!("/api/v1/cases/{}", ids[0])))
+        .bearer_auth(&a.fier_caseworker)
+        .header("If-Match", format!("\"{}\"", case["version"]))
+        .json(&json!({"contact_date": "2023-06-30"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    let admin = app.token("admin-fier", "fier", &["admin"]);
+    app.post_ok(
+        &format!("/api/v1/cases/{}/erase", ids[8]),
+        &admin,
+        &json!({"reason": "data_subject_request"}),
+        200,
+    )
+    .await;
+    let ((cases, _, referrals, three_way, _, overrides), _) =
+        assert_rollups_match_rows(&db, day(2024, 1, 1), day(2024, 12, 31));
+    assert_eq!((cases.total, referrals.total, three_way.offered), (15, 3, 2));
+    assert!(overrides.is_empty(), "an erasure adds no eligibility override");
+    let ((cases, _, referrals, three_way, _, _), _) =
+        assert_rollups_match_rows(&db, day(2023, 1, 1), day(2023, 12, 31));
+    assert_eq!(
+        (cases.total, referrals.total, three_way.offered),
+        (2, 1, 1),
+        "with the case of 31 December"
+    );
+    let ((_, _, _, _, flows, _), _) = assert_rollups_match_rows(&db, day(2000, 1, 1), day(2100, 12, 31));
+    let withdrawn: i64 = flows.iter().filter(|f| f.2 == "withdrawn").map(|f| f.3).sum();
+    assert_eq!(withdrawn, 1, "the erased case's draft, withdrawn");
 }
 api_test!(statistics_report_matches_hand_counted_year);
 

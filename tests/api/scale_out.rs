@@ -1,6 +1,7 @@
 //! Scale-out: two `nrm serve` processes on one PostgreSQL database, racing on the same
 //! referrals. No lost update, each transition applied once, the audit chain intact, each
-//! notification sent once.
+//! notification sent once. And when one of several processes is killed, the once-per-database
+//! tasks it led pass to a survivor, which does their work.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::backend_test;
 use crate::helpers::{self, Backend, TEST_HS256_SECRET, manifest_dir};
 use crate::smtp::SmtpSink;
 
@@ -244,3 +246,147 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
     drop(a);
     drop(b);
 }
+
+/// Every task with one leader per database, sorted as `leads` sorts.
+const SINGLETON_TASKS: [&str; 4] = ["deadline-watcher", "retention", "roll-ups", "sealer"];
+
+/// The singleton tasks `instance` says it leads in its readiness answer, sorted; none while
+/// it does not answer.
+async fn leads(client: &reqwest::Client, instance: &Instance) -> Vec<String> {
+    let Ok(response) = client.get(format!("{}/health/ready", instance.base)).send().await else {
+        return Vec::new();
+    };
+    let Ok(ready) = response.json::<Value>().await else {
+        return Vec::new();
+    };
+    let mut tasks: Vec<String> = ready["leads"]
+        .as_array()
+        .map(|tasks| tasks.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    tasks.sort();
+    tasks
+}
+
+async fn verify_audit(client: &reqwest::Client, instance: &Instance, token: &str) -> Value {
+    let response = client
+        .get(format!("{}/api/v1/audit/verify", instance.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Two processes share the singleton tasks; the one leading the sealer is killed (SIGKILL:
+/// no shutdown, its locks go with the process or its connections), and the survivor takes
+/// over every task and seals new audit entries without anyone reading the trail.
+async fn a_killed_leader_hands_its_tasks_to_the_survivor(backend: Backend) {
+    use diesel::prelude::*;
+    use nrm::db::schema::audit_log;
+
+    let (database_url, _guard) = helpers::fresh_database(backend);
+    let sink = SmtpSink::start().await;
+    let migrated = nrm(&database_url, sink.port).arg("migrate").status().unwrap();
+    assert!(migrated.success());
+    // Default intervals (the deadline watcher's minute, retention's hour): a standby tries
+    // for each task every second whatever its interval (`leader::STANDBY_RETRY`).
+    let a = start(&database_url, sink.port).await;
+    let b = start(&database_url, sink.port).await;
+    let client = reqwest::Client::new();
+    let (cw, coordinator) = (
+        token("cw", "fier", "caseworker"),
+        token("fp", "comensha", "coordinator"),
+    );
+
+    // Each task has exactly one leader of the two.
+    let start = std::time::Instant::now();
+    let a_leads_sealer = loop {
+        let (one, two) = (leads(&client, &a).await, leads(&client, &b).await);
+        let mut all: Vec<&str> = one.iter().chain(&two).map(String::as_str).collect();
+        all.sort();
+        if all == SINGLETON_TASKS {
+            break one.iter().any(|t| t == "sealer");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "each task led once: a leads {one:?}, b {two:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (mut leader, survivor) = if a_leads_sealer { (a, b) } else { (b, a) };
+    assert_ne!(
+        leads(&client, &survivor).await,
+        SINGLETON_TASKS,
+        "the survivor does not lead everything yet"
+    );
+
+    // The sealer's leader dies without a word.
+    leader.child.kill().unwrap();
+    leader.child.wait().unwrap();
+    assert!(
+        client
+            .get(format!("{}/health/ready", leader.base))
+            .send()
+            .await
+            .is_err(),
+        "the killed instance no longer answers"
+    );
+    drop(leader);
+
+    // The survivor takes over what the dead instance led.
+    let start = std::time::Instant::now();
+    loop {
+        let now = leads(&client, &survivor).await;
+        if now == SINGLETON_TASKS {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the survivor leads every task: it leads {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // And does the work: a change audited through the survivor is sealed into the chain by
+    // its sealer, seen in the database without reading the trail (which would seal first).
+    let before = verify_audit(&client, &survivor, &coordinator).await;
+    assert_eq!(before["valid"], true, "{before}");
+    let case = post(
+        &client,
+        format!("{}/api/v1/cases", survivor.base),
+        &cw,
+        helpers::adult_case(),
+    )
+    .await;
+    let case_id = case["id"].as_str().unwrap().to_string();
+    let mut conn = nrm::startup::connect_once(&helpers::test_settings(&database_url)).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let sealed: i64 = audit_log::table
+            .filter(audit_log::action.eq("case.create"))
+            .filter(audit_log::resource_id.eq(&case_id))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let waiting = nrm::db::audit::unsealed(&mut conn).unwrap();
+        if sealed == 1 && waiting == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the survivor's sealer seals the new entry: {sealed} sealed, {waiting} waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(conn);
+    let after = verify_audit(&client, &survivor, &coordinator).await;
+    assert_eq!(after["valid"], true, "{after}");
+    assert_eq!(after["overdue_unsealed"], 0, "{after}");
+    assert!(
+        after["entries"].as_u64().unwrap() > before["entries"].as_u64().unwrap(),
+        "the chain grew: before {before}, after {after}"
+    );
+    drop(survivor);
+}
+backend_test!(a_killed_leader_hands_its_tasks_to_the_survivor);

@@ -1,5 +1,5 @@
-//! Work that runs once per database: the audit sealer, the deadline watcher and retention
-//! have one leader among the instances on a database, and the watcher reads its whole work
+//! Work that runs once per database: the audit sealer, the deadline watcher, retention and
+//! the roll-up folder have one leader among the instances on a database, and the watcher reads its whole work
 //! list on every pass, however long.
 
 use std::collections::BTreeMap;
@@ -98,7 +98,7 @@ async fn two_instances_do_each_background_task_once_per_item(backend: Backend) {
         let (one, two) = (leads(&first).await, leads(&second).await);
         let mut all: Vec<String> = one.iter().chain(two.iter()).cloned().collect();
         all.sort();
-        if all == ["deadline-watcher", "retention", "sealer"] {
+        if all == ["deadline-watcher", "retention", "roll-ups", "sealer"] {
             break;
         }
         assert!(

@@ -1,0 +1,17 @@
+DROP INDEX referrals_step_times;
+DROP TRIGGER three_way_counted_update ON three_way_conversations;
+DROP TRIGGER three_way_counted_insert ON three_way_conversations;
+DROP TRIGGER referrals_counted_update ON referrals;
+DROP TRIGGER referrals_counted_insert ON referrals;
+DROP TRIGGER cases_counted_update ON cases;
+DROP TRIGGER cases_counted_insert ON cases;
+DROP FUNCTION nrm_three_way_count_delta();
+DROP FUNCTION nrm_referral_count_delta();
+DROP FUNCTION nrm_case_count_delta();
+DROP TABLE three_way_rollups;
+DROP TABLE flow_rollups;
+DROP TABLE referral_rollups;
+DROP TABLE case_rollups;
+DROP TABLE three_way_count_deltas;
+DROP TABLE referral_count_deltas;
+DROP TABLE case_count_deltas;
