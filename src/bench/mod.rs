@@ -894,12 +894,38 @@ impl Pick {
     }
 }
 
+/// Waits until the service has folded the statistics deltas a seed or an import left: the
+/// reports are exact either way, but time what they cost in steady state.
+async fn folded(database_url: &str) -> Result<(), String> {
+    let mut settings = Settings::defaults().map_err(|e| e.to_string())?;
+    settings.database.url = database_url.to_string();
+    let db = crate::startup::open_database(&settings).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    loop {
+        let pending = db
+            .run(|conn| crate::db::rollups::pending(conn).map_err(crate::db::DbError::from))
+            .await
+            .map_err(|e| e.to_string())?;
+        if pending == 0 {
+            return Ok(());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(600) {
+            return Err(format!("{pending} statistics deltas still unfolded after 10 minutes"));
+        }
+        eprintln!("waiting for the service to fold {pending} statistics deltas...");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
 /// Statistics, oversight and the incoming list on an existing database, one call at a time
 /// (latency at scale, not throughput).
 async fn oversight(plan: &BenchPlan, settings: Settings) -> Result<(), String> {
     let (service, settings) = service_for(plan, settings, "service").await?;
     let tokens = tokens(&settings, &plan.organisation)?;
     header(plan, &service);
+    if plan.url.is_none() {
+        folded(&plan.database_url).await?;
+    }
     let memory = service.pid().map(MemorySampler::start);
     let mut client = Client::new(reqwest::Client::new(), &service.base, tokens.clone());
     let today = chrono::Utc::now().date_naive();

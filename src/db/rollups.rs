@@ -118,6 +118,20 @@ pub fn fold_once(conn: &mut AnyConnection) -> QueryResult<u64> {
     Ok(folded)
 }
 
+/// How many deltas wait to be folded.
+pub fn pending(conn: &mut AnyConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let sql = DELTA_TABLES
+        .map(|table| format!("(SELECT COUNT(*) FROM {table})"))
+        .join(" + ");
+    let count: Count = diesel::sql_query(format!("SELECT CAST({sql} AS BIGINT) AS n")).get_result(conn)?;
+    Ok(count.n)
+}
+
 /// Folds batches until one was not full, so a backlog goes in one pass of the folder while
 /// a steady stream of changes cannot keep it from returning; returns how many it folded.
 pub fn fold(conn: &mut AnyConnection) -> QueryResult<u64> {

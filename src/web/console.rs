@@ -457,6 +457,17 @@ pub async fn audit(
         limit: Some(50),
         cursor: blank(q.cursor),
     };
+    // Verified before the trail is read: reading the trail seals what is pending, and the
+    // verification must see first which entries waited too long for their seal.
+    let verification = if q.verify.is_some() {
+        Some(
+            ctx.read(session.actor.clone(), crate::app::oversight::verify_audit)
+                .await
+                .map_err(|e| web_error(lang, e))?,
+        )
+    } else {
+        None
+    };
     let mut form = FormState::with_values(filters.clone());
     let (status, page) = match parse_audit_query(api_query, ctx.settings()) {
         Ok(filter) => (
@@ -474,15 +485,6 @@ pub async fn audit(
             (StatusCode::UNPROCESSABLE_ENTITY, None)
         }
         Err(other) => return Err(web_error(lang, other)),
-    };
-    let verification = if q.verify.is_some() {
-        Some(
-            ctx.read(session.actor.clone(), crate::app::oversight::verify_audit)
-                .await
-                .map_err(|e| web_error(lang, e))?,
-        )
-    } else {
-        None
     };
     let link = |extra: &[(&str, &str)]| {
         let mut query = form_urlencoded::Serializer::new(String::new());

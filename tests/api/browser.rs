@@ -145,3 +145,54 @@ async fn whole_handover_in_the_browser(backend: Backend) {
     );
 }
 backend_test!(whole_handover_in_the_browser);
+
+/// The audit page's alarm for a stalled sealer, in Chromium under axe-core, in Dutch and in
+/// English: the test holds the sealer's leadership, so entries left waiting a minute stay
+/// unsealed until the verification seals them (once per language, so each run sees some).
+async fn the_sealing_alarm_in_the_browser(backend: Backend) {
+    setup();
+    let app_port = free_port();
+    let app_base = format!("http://127.0.0.1:{app_port}");
+    let held = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let holder = held.clone();
+    let Some(app) = on(backend, move |s| {
+        s.server.bind = format!("127.0.0.1:{app_port}");
+        *holder.lock().unwrap() = Some(crate::helpers::hold_leadership(
+            s,
+            nrm::db::leader::SingletonTask::Sealer,
+        ));
+    })
+    .await
+    else {
+        return;
+    };
+    let out = manifest_dir().join(format!("target/browser/{}-sealing", name(backend)));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("screenshot folder");
+    for lang in ["nl", "en"] {
+        crate::helpers::stale_audit_entries(&app, 2);
+        let (base, out) = (app_base.clone(), out.clone());
+        let run = tokio::task::spawn_blocking(move || {
+            Command::new("node")
+                .current_dir(manifest_dir().join("web"))
+                .args(["tests/browser.mjs", "--base", &base, "--out"])
+                .arg(&out)
+                .args(["--only", "sealing", "--langs", lang])
+                .output()
+                .expect("node runs the browser tests")
+        })
+        .await
+        .expect("browser run");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        println!("{stdout}");
+        assert!(
+            run.status.success(),
+            "the sealing alarm in {lang} on {}:\n{stdout}\n{}",
+            name(backend),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(stdout.contains("1 pages checked with axe, 0 failure(s)"), "{stdout}");
+    }
+    drop(held);
+}
+backend_test!(the_sealing_alarm_in_the_browser);

@@ -161,5 +161,120 @@ async fn rollups_match_rows_before_and_after_folding_a_seeded_set(backend: Backe
         let to = today - chrono::Duration::days(60);
         assert_rollups_match_rows(&db, to - chrono::Duration::days(days), to);
     }
+    if backend == Backend::Sqlite {
+        same_response_times_as_window_functions(&db, from, today);
+    }
+}
+
+/// On SQLite the response-time percentiles are selected in the service; they are the ones
+/// the window-function query (what SQLite ran before) gives, step for step.
+fn same_response_times_as_window_functions(db: &nrm::db::Db, from: chrono::NaiveDate, to: chrono::NaiveDate) {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Double, Nullable, Text};
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        organisation: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+        #[diesel(sql_type = Nullable<Double>)]
+        p50: Option<f64>,
+        #[diesel(sql_type = Nullable<Double>)]
+        p90: Option<f64>,
+    }
+    let (start, end) = nrm::app::oversight::day_bounds(from, to);
+    let mut conn = db.get().unwrap();
+    let selected = nrm::db::stats::step_durations(&mut conn, start, end).unwrap();
+    let nrm::db::AnyConnection::Sqlite(sqlite) = &mut *conn else {
+        panic!("a SQLite connection");
+    };
+    let mut compared = 0;
+    for (i, (first, last)) in nrm::db::stats::STEPS.iter().enumerate() {
+        let sql = format!(
+            "WITH d AS (SELECT to_organisation AS organisation, \
+               ((julianday({last}) - julianday({first})) * 24.0) AS hours FROM referrals \
+               WHERE created_at >= ? AND created_at < ? AND {first} IS NOT NULL AND {last} IS NOT NULL), \
+             r AS (SELECT organisation, hours, ROW_NUMBER() OVER (PARTITION BY organisation ORDER BY hours) AS rn, \
+               COUNT(*) OVER (PARTITION BY organisation) AS n FROM d) \
+             SELECT organisation, CAST(MAX(n) AS BIGINT) AS n, MAX(CASE WHEN rn = (n + 1) / 2 THEN hours END) AS p50, \
+               MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN hours END) AS p90 FROM r GROUP BY organisation ORDER BY organisation"
+        );
+        let by_window: Vec<Row> = diesel::sql_query(sql)
+            .bind::<nrm::db::types::UtcTime, _>(start)
+            .bind::<nrm::db::types::UtcTime, _>(end)
+            .load(sqlite)
+            .unwrap();
+        let by_selection: Vec<Row> = selected
+            .iter()
+            .filter(|(step, _)| *step == i)
+            .map(|(_, d)| Row {
+                organisation: d.organisation.clone(),
+                n: d.n,
+                p50: d.p50,
+                p90: d.p90,
+            })
+            .collect();
+        assert_eq!(by_selection, by_window, "step {i}");
+        compared += by_window.len();
+    }
+    assert!(compared > 10, "{compared} receivers' steps compared");
 }
 backend_test!(rollups_match_rows_before_and_after_folding_a_seeded_set);
+
+/// The fold runs beside writers: on PostgreSQL a delta can commit with a smaller id than the
+/// last of a batch being folded. Four writers move referrals between states while the fold
+/// runs again and again; afterwards the roll-ups still count what the rows hold.
+async fn folding_beside_writers_loses_no_change(backend: Backend) {
+    use diesel::prelude::*;
+    use nrm::db::schema::referrals;
+    if backend == Backend::Postgres && !postgres_enabled() {
+        return;
+    }
+    let (url, _guard) = fresh_database(backend);
+    let output = seed_at(&url, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let db = nrm::startup::open_database(&test_settings(&url)).unwrap();
+    let ids: Vec<nrm::db::Id> = referrals::table
+        .select(referrals::id)
+        .load(&mut db.get().unwrap())
+        .unwrap();
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (db, ids) = (db.clone(), ids.clone());
+            std::thread::spawn(move || {
+                let mut conn = db.get().unwrap();
+                for n in 0..150 {
+                    let id = ids[(w * 37 + n * 11) % ids.len()];
+                    let state = ["submitted", "acknowledged", "accepted"][n % 3];
+                    nrm::db::write_transaction(&mut conn, |conn| {
+                        diesel::update(referrals::table.find(id))
+                            .set(referrals::state.eq(state))
+                            .execute(conn)
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    let folder = {
+        let (db, writing) = (db.clone(), writing.clone());
+        std::thread::spawn(move || {
+            let mut conn = db.get().unwrap();
+            let mut folded = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                folded += nrm::db::rollups::fold_once(&mut conn).unwrap();
+            }
+            folded
+        })
+    };
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let folded = folder.join().unwrap();
+    assert!(folded > 0, "the fold ran while the writers wrote");
+    let today = chrono::Utc::now().date_naive();
+    assert_rollups_match_rows(&db, today - chrono::Duration::days(400), today);
+}
+backend_test!(folding_beside_writers_loses_no_change);

@@ -628,3 +628,22 @@ pub fn assert_rollups_match_rows(db: &nrm::db::Db, from: chrono::NaiveDate, to: 
     );
     (rows, folded)
 }
+
+/// Takes a background task's leadership for the test, so the service's own task stands by.
+/// Call it from `on`'s settings closure, before the service starts, and keep the result.
+pub fn hold_leadership(settings: &Settings, task: nrm::db::leader::SingletonTask) -> nrm::db::leader::Leadership {
+    let db = nrm::startup::open_database(settings).expect("database");
+    let mut leadership = nrm::db::leader::Leadership::new(&db, task);
+    assert!(leadership.lead_blocking(), "the test leads {}", task.name());
+    leadership
+}
+
+/// Audit entries that have waited a minute for their seal, longer than allowed.
+pub fn stale_audit_entries(app: &TestApp, count: usize) {
+    let minute_ago = nrm::db::Instant::from_utc(chrono::Utc::now() - chrono::Duration::minutes(1));
+    let entry = nrm::db::audit::NewAuditEntry::new("case.create", "case", "x", None, "ok");
+    let mut conn = app.db().get().expect("connection");
+    for _ in 0..count {
+        nrm::db::audit::append(&mut conn, &entry, minute_ago).expect("append");
+    }
+}

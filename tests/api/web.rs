@@ -1360,6 +1360,43 @@ async fn the_focal_point_sees_what_is_open_overdue_and_escalated(backend: crate:
 }
 crate::backend_test!(the_focal_point_sees_what_is_open_overdue_and_escalated);
 
+/// A sealer that stopped is an alarm on the audit page, not silence: entries that waited
+/// longer than allowed are named on the verification, which seals them, so the next
+/// verification is quiet again.
+async fn a_stalled_sealer_is_shown_on_the_audit_page(backend: crate::helpers::Backend) {
+    // The test holds the sealer's leadership before the service starts, so the service's
+    // sealer stands by: nothing seals but the verification.
+    let held = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let holder = held.clone();
+    let Some(app) = crate::helpers::on(backend, move |s| {
+        *holder.lock().unwrap() = Some(crate::helpers::hold_leadership(
+            s,
+            nrm::db::leader::SingletonTask::Sealer,
+        ));
+    })
+    .await
+    else {
+        return;
+    };
+    crate::helpers::stale_audit_entries(&app, 2);
+    let mut coordinator = Browser::new(&app);
+    coordinator.sign_in("comensha:coordinator").await;
+    let verified = coordinator.get("/console/audit?verify=1").await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert!(
+        // Two or more: the service's own start-up entries may have waited too by now.
+        verified.has("regels wachtten langer dan toegestaan op verzegeling"),
+        "{}",
+        verified.body
+    );
+    assert!(verified.has("role=\"alert\""), "{}", verified.body);
+    assert!(verified.has("De keten is intact"), "{}", verified.body);
+    let again = coordinator.get("/console/audit?verify=1").await;
+    assert!(!again.has("wachtten langer dan toegestaan"), "{}", again.body);
+    drop(held);
+}
+crate::backend_test!(a_stalled_sealer_is_shown_on_the_audit_page);
+
 async fn the_statistics_page_shows_what_its_csv_holds(backend: crate::helpers::Backend) {
     let Some(app) = crate::helpers::on(backend, |s| s.stats.min_cell = 2).await else {
         return;

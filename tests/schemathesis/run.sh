@@ -56,11 +56,16 @@ for limits in on off; do
     token="$("$BIN" token --sub "$1" --org "$2" --role "$3")"
     echo "== schemathesis: $3 at $2, rate limits $limits"
     # One worker: schemathesis 4.32's coverage phase has raced on shared caches with more.
+    # No stateful phase: the document declares no links, and the links schemathesis 4.32.5
+    # infers from Location headers seen during the run sometimes point at an operation
+    # without that parameter, which it then rejects as an invalid definition, failing the run
+    # with every check passed (seen in CI, 3 December 2026).
     if ! (cd "$WORK" && "$OLDPWD/$VENV/bin/schemathesis" run "http://127.0.0.1:$port/api/v1/openapi.json" \
         --header "Authorization: Bearer $token" \
         --checks "$CHECKS" \
         --max-time "$SECONDS_PER_RUN" \
         --workers 1 \
+        --phases examples,coverage,fuzzing \
         --warnings off \
         --seed 42 > "$WORK/run.txt" 2>&1); then
       failed=1

@@ -3,7 +3,8 @@
 // sign-in at an OpenID provider. Labels come from web/i18n/{nl,en}.ftl, so the test follows
 // the catalogues instead of hard-coding texts.
 // Usage: node web/tests/browser.mjs --base http://127.0.0.1:APP --out DIR [--oidc-login org:role]
-//          [--langs nl,en] [--only handover,stale,csrf,pages,info,oidc]
+//          [--langs nl,en] [--only handover,stale,csrf,pages,info,oidc,sealing]
+// `sealing` runs only when asked for: it needs a service whose audit sealer stands still.
 // Exit 0 only when every scenario passed and axe found no violation on any page.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ const { values: opt } = parseArgs({
   options: { base: { type: 'string' }, out: { type: 'string' }, 'oidc-login': { type: 'string' }, langs: { type: 'string', default: 'nl,en' }, only: { type: 'string' } },
 });
 if (!opt.base || !opt.out) {
-  console.error('usage: browser.mjs --base URL --out DIR [--oidc-login org:role] [--langs nl,en] [--only handover,stale,csrf,pages,info,oidc]');
+  console.error('usage: browser.mjs --base URL --out DIR [--oidc-login org:role] [--langs nl,en] [--only handover,stale,csrf,pages,info,oidc,sealing]');
   process.exit(2);
 }
 const base = opt.base.replace(/\/$/, '');
@@ -568,6 +569,19 @@ async function oidcSignIn({ open, t, lang }) {
   assert.equal(new URL(page.url()).pathname, '/sign-in', `/cases after sign-out must go to sign-in, got ${page.url()}`);
 }
 
+// The audit alarm (tests/api/browser.rs stalls the sealer and leaves entries waiting too
+// long): the verification names them in a warning, before saying the chain is intact.
+async function sealingAlarm({ open, t, lang }) {
+  const page = await open();
+  await signIn(page, t, 'comensha', 'coordinator');
+  step('the verification warns of entries that waited too long for their seal');
+  await page.goto(`${base}/console/audit?verify=1`);
+  const words = t('audit-sealing-overdue', { count: '#' }).split('#')[1].trim().split(' ').slice(0, 4).join(' ');
+  await see(page.locator('main [role=alert]', { hasText: words }), 'the sealing alarm');
+  await see(page.locator('main [role=status]', { hasText: t('audit-valid', { entries: '#' }).split('#')[0].trim() }), 'the chain intact');
+  await check(page, lang, 'audit-sealing-overdue');
+}
+
 // ---------------------------------------------------------------------------------------
 const started = Date.now();
 const browser = await chromium.launch({
@@ -585,6 +599,7 @@ try {
     if (wanted('pages')) await scenario(browser, 'every page', lang, everyPage);
     if (wanted('info')) await scenario(browser, 'information point', lang, informationPoint);
     if (opt['oidc-login'] && wanted('oidc')) await scenario(browser, `OIDC sign-in as ${opt['oidc-login']}`, lang, oidcSignIn);
+    if (only?.includes('sealing')) await scenario(browser, 'audit sealing alarm', lang, sealingAlarm);
   }
 } finally {
   await browser.close();
