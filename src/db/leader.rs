@@ -124,21 +124,15 @@ impl Leadership {
     }
 
     /// Waits until this instance leads the task and its next pass is due: `interval` after the
-    /// last pass while it leads; while it does not, it tries every `STANDBY_RETRY` at most, and
-    /// passes as soon as it leads. So a killed leader's hourly task moves within a second or
-    /// so, not within the hour.
+    /// last pass while it leads; while it does not (at start, too), it tries at once and then
+    /// every `STANDBY_RETRY` at most, and passes as soon as it leads. So a killed leader's
+    /// hourly task moves within a second or so, not within the hour.
     pub async fn next_pass(&mut self, interval: Duration) {
         if is_leading(&self.held) {
             tokio::time::sleep(interval).await;
-            if self.lead().await {
-                return;
-            }
         }
-        loop {
+        while !self.lead().await {
             tokio::time::sleep(interval.min(STANDBY_RETRY)).await;
-            if self.lead().await {
-                return;
-            }
         }
     }
 
