@@ -54,48 +54,66 @@ fn execute(conn: &mut AnyConnection, sql: &str, last: i64) -> QueryResult<usize>
     }
 }
 
-/// The statements that fold a batch of deltas of one kind (up to id `?`) into its roll-ups.
-fn fold_statements(table: &str) -> Vec<String> {
-    // `WHERE true`: SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT to parse it.
-    match table {
-        "case_count_deltas" => {
-            let names = case_measure_names();
-            let add = names
-                .iter()
-                .map(|name| format!("{name} = case_rollups.{name} + excluded.{name}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            vec![format!(
-                "INSERT INTO case_rollups (day, organisation, {columns}) \
-                 SELECT * FROM ({measures}) m WHERE true \
-                 ON CONFLICT (day, organisation) DO UPDATE SET {add}",
-                columns = names.join(", "),
-                measures = case_measures_sql(table, "n", "id <= ?", "contact_date, organisation"),
-            )]
-        }
-        "referral_count_deltas" => vec![
-            "INSERT INTO referral_rollups (day, to_organisation, state, outcome, n) \
-             SELECT contact_date, to_organisation, state, COALESCE(outcome, ''), SUM(n) FROM referral_count_deltas \
-             WHERE submitted AND id <= ? GROUP BY contact_date, to_organisation, state, COALESCE(outcome, '') \
-             ON CONFLICT (day, to_organisation, state, outcome) DO UPDATE SET n = referral_rollups.n + excluded.n"
-                .to_string(),
-            "INSERT INTO flow_rollups (day, from_organisation, to_organisation, state, overridden, n) \
-             SELECT created_day, from_organisation, to_organisation, state, overridden, SUM(n) FROM referral_count_deltas \
-             WHERE id <= ? GROUP BY created_day, from_organisation, to_organisation, state, overridden \
-             ON CONFLICT (day, from_organisation, to_organisation, state, overridden) DO UPDATE SET n = flow_rollups.n + excluded.n"
-                .to_string(),
-        ],
-        _ => vec![
-            "INSERT INTO three_way_rollups (day, state, reporting_intention, n) \
-             SELECT contact_date, state, COALESCE(reporting_intention, ''), SUM(n) FROM three_way_count_deltas \
-             WHERE id <= ? GROUP BY contact_date, state, COALESCE(reporting_intention, '') \
-             ON CONFLICT (day, state, reporting_intention) DO UPDATE SET n = three_way_rollups.n + excluded.n"
-                .to_string(),
-        ],
-    }
+/// The three kinds of delta, each with its table and the roll-ups it folds into.
+#[derive(Debug, Clone, Copy)]
+enum Deltas {
+    Cases,
+    Referrals,
+    ThreeWay,
 }
 
-const DELTA_TABLES: [&str; 3] = ["case_count_deltas", "referral_count_deltas", "three_way_count_deltas"];
+impl Deltas {
+    const ALL: [Deltas; 3] = [Self::Cases, Self::Referrals, Self::ThreeWay];
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::Cases => "case_count_deltas",
+            Self::Referrals => "referral_count_deltas",
+            Self::ThreeWay => "three_way_count_deltas",
+        }
+    }
+
+    /// The statements that fold a batch (deltas up to id `?`) into the roll-ups. `WHERE
+    /// true`: SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT to parse it.
+    fn fold_statements(self) -> Vec<String> {
+        match self {
+            Self::Cases => {
+                let names = case_measure_names();
+                let add = names
+                    .iter()
+                    .map(|name| format!("{name} = case_rollups.{name} + excluded.{name}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                vec![format!(
+                    "INSERT INTO case_rollups (day, organisation, {columns}) \
+                     SELECT * FROM ({measures}) m WHERE true \
+                     ON CONFLICT (day, organisation) DO UPDATE SET {add}",
+                    columns = names.join(", "),
+                    measures = case_measures_sql(self.table(), "n", "id <= ?", "contact_date, organisation"),
+                )]
+            }
+            Self::Referrals => vec![
+                "INSERT INTO referral_rollups (day, to_organisation, state, outcome, n) \
+                 SELECT contact_date, to_organisation, state, COALESCE(outcome, ''), SUM(n) FROM referral_count_deltas \
+                 WHERE submitted AND id <= ? GROUP BY contact_date, to_organisation, state, COALESCE(outcome, '') \
+                 ON CONFLICT (day, to_organisation, state, outcome) DO UPDATE SET n = referral_rollups.n + excluded.n"
+                    .to_string(),
+                "INSERT INTO flow_rollups (day, from_organisation, to_organisation, state, overridden, n) \
+                 SELECT created_day, from_organisation, to_organisation, state, overridden, SUM(n) FROM referral_count_deltas \
+                 WHERE id <= ? GROUP BY created_day, from_organisation, to_organisation, state, overridden \
+                 ON CONFLICT (day, from_organisation, to_organisation, state, overridden) DO UPDATE SET n = flow_rollups.n + excluded.n"
+                    .to_string(),
+            ],
+            Self::ThreeWay => vec![
+                "INSERT INTO three_way_rollups (day, state, reporting_intention, n) \
+                 SELECT contact_date, state, COALESCE(reporting_intention, ''), SUM(n) FROM three_way_count_deltas \
+                 WHERE id <= ? GROUP BY contact_date, state, COALESCE(reporting_intention, '') \
+                 ON CONFLICT (day, state, reporting_intention) DO UPDATE SET n = three_way_rollups.n + excluded.n"
+                    .to_string(),
+            ],
+        }
+    }
+}
 
 /// Folds one batch of each kind of delta; returns how many deltas it folded. Each batch is
 /// one transaction on one snapshot: on PostgreSQL a delta that commits while the batch runs
@@ -103,12 +121,13 @@ const DELTA_TABLES: [&str; 3] = ["case_count_deltas", "referral_count_deltas", "
 /// removing a delta the insert did not count.
 pub fn fold_once(conn: &mut AnyConnection) -> QueryResult<u64> {
     let mut folded = 0;
-    for table in DELTA_TABLES {
+    for deltas in Deltas::ALL {
+        let table = deltas.table();
         folded += snapshot_write_transaction(conn, |conn| {
             let Some(last) = batch_end(conn, table)? else {
                 return Ok::<u64, diesel::result::Error>(0);
             };
-            for statement in fold_statements(table) {
+            for statement in deltas.fold_statements() {
                 execute(conn, &statement, last)?;
             }
             let deleted = execute(conn, &format!("DELETE FROM {table} WHERE id <= ?"), last)?;
@@ -125,8 +144,8 @@ pub fn pending(conn: &mut AnyConnection) -> QueryResult<i64> {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let sql = DELTA_TABLES
-        .map(|table| format!("(SELECT COUNT(*) FROM {table})"))
+    let sql = Deltas::ALL
+        .map(|deltas| format!("(SELECT COUNT(*) FROM {})", deltas.table()))
         .join(" + ");
     let count: Count = diesel::sql_query(format!("SELECT CAST({sql} AS BIGINT) AS n")).get_result(conn)?;
     Ok(count.n)

@@ -29,6 +29,17 @@ fn seed_at(database_url: &str, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A fresh database seeded by the command with no service on it: what the seed wrote, and
+/// a handle on the database.
+fn seeded(backend: Backend) -> (crate::helpers::DatabaseGuard, Value, nrm::db::Db) {
+    let (url, guard) = fresh_database(backend);
+    let output = seed_at(&url, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let db = nrm::startup::open_database(&test_settings(&url)).unwrap();
+    (guard, written, db)
+}
+
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
     let response = app.get(path, token).await;
     assert_eq!(response.status(), 200, "{path}");
@@ -131,11 +142,7 @@ async fn rollups_match_rows_before_and_after_folding_a_seeded_set(backend: Backe
     if backend == Backend::Postgres && !postgres_enabled() {
         return;
     }
-    let (url, _guard) = fresh_database(backend);
-    let output = seed_at(&url, &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let written: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let db = nrm::startup::open_database(&test_settings(&url)).unwrap();
+    let (_guard, written, db) = seeded(backend);
     {
         // The seed writes each pseudonym's blind index, so the first start has none to make.
         use diesel::prelude::*;
@@ -230,10 +237,7 @@ async fn folding_beside_writers_loses_no_change(backend: Backend) {
     if backend == Backend::Postgres && !postgres_enabled() {
         return;
     }
-    let (url, _guard) = fresh_database(backend);
-    let output = seed_at(&url, &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let db = nrm::startup::open_database(&test_settings(&url)).unwrap();
+    let (_guard, _, db) = seeded(backend);
     let ids: Vec<nrm::db::Id> = referrals::table
         .select(referrals::id)
         .load(&mut db.get().unwrap())

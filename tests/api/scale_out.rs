@@ -102,18 +102,24 @@ async fn transition(client: &reqwest::Client, base: &str, token: &str, referral:
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Two `nrm serve` processes on one fresh database, with an SMTP sink; migrations run once,
+/// as a release step, before the instances start.
+async fn two_instances(backend: Backend) -> (helpers::DatabaseGuard, String, SmtpSink, Instance, Instance) {
+    let (database_url, guard) = helpers::fresh_database(backend);
+    let sink = SmtpSink::start().await;
+    let migrated = nrm(&database_url, sink.port).arg("migrate").status().unwrap();
+    assert!(migrated.success());
+    let a = start(&database_url, sink.port).await;
+    let b = start(&database_url, sink.port).await;
+    (guard, database_url, sink, a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_postgres_apply_each_transition_once() {
     if !helpers::postgres_enabled() {
         return;
     }
-    let (database_url, _guard) = helpers::fresh_database(Backend::Postgres);
-    let sink = SmtpSink::start().await;
-    // Migrations run once, as a release step, before the instances start.
-    let migrated = nrm(&database_url, sink.port).arg("migrate").status().unwrap();
-    assert!(migrated.success());
-    let a = start(&database_url, sink.port).await;
-    let b = start(&database_url, sink.port).await;
+    let (_guard, _, sink, a, b) = two_instances(Backend::Postgres).await;
     let client = reqwest::Client::new();
     let (cw, intake, coordinator) = (
         token("cw", "fier", "caseworker"),
@@ -285,14 +291,9 @@ async fn a_killed_leader_hands_its_tasks_to_the_survivor(backend: Backend) {
     use diesel::prelude::*;
     use nrm::db::schema::audit_log;
 
-    let (database_url, _guard) = helpers::fresh_database(backend);
-    let sink = SmtpSink::start().await;
-    let migrated = nrm(&database_url, sink.port).arg("migrate").status().unwrap();
-    assert!(migrated.success());
     // Default intervals (the deadline watcher's minute, retention's hour): a standby tries
     // for each task every second whatever its interval (`leader::STANDBY_RETRY`).
-    let a = start(&database_url, sink.port).await;
-    let b = start(&database_url, sink.port).await;
+    let (_guard, database_url, _sink, a, b) = two_instances(backend).await;
     let client = reqwest::Client::new();
     let (cw, coordinator) = (
         token("cw", "fier", "caseworker"),
