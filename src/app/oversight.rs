@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,12 +18,7 @@ use crate::domain::deadline::{Step, StepClock, overdue_steps};
 use crate::domain::referral::ReferralState;
 use crate::domain::stats::{self, Period, Report, ThreeWayCourse, build_report, quarters_of, round1};
 
-/// The instants bounding whole days `from` to `to`, inclusive.
-pub fn day_bounds(from: NaiveDate, to: NaiveDate) -> (Instant, Instant) {
-    let start = from.and_time(NaiveTime::MIN).and_utc();
-    let end = (to + Duration::days(1)).and_time(NaiveTime::MIN).and_utc();
-    (Instant::from_utc(start), Instant::from_utc(end))
-}
+pub use crate::db::stats::day_bounds;
 
 // ---------------------------------------------------------------------------
 // Audit

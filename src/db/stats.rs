@@ -432,7 +432,7 @@ fn fold_three_way(rows: Vec<(String, Option<String>, i64)>) -> ThreeWayCounts {
 // ---------------------------------------------------------------------------
 
 /// The instants bounding whole UTC days `from` to `to`, inclusive.
-fn day_bounds(from: NaiveDate, to: NaiveDate) -> (Instant, Instant) {
+pub fn day_bounds(from: NaiveDate, to: NaiveDate) -> (Instant, Instant) {
     let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
     let end = (to + chrono::Duration::days(1))
         .and_time(chrono::NaiveTime::MIN)

@@ -647,3 +647,20 @@ pub fn stale_audit_entries(app: &TestApp, count: usize) {
         nrm::db::audit::append(&mut conn, &entry, minute_ago).expect("append");
     }
 }
+
+/// The singleton tasks the instance at `base` says it leads in its readiness answer, sorted;
+/// none while it does not answer.
+pub async fn leads_at(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let Ok(response) = client.get(format!("{base}/health/ready")).send().await else {
+        return Vec::new();
+    };
+    let Ok(ready) = response.json::<Value>().await else {
+        return Vec::new();
+    };
+    let mut tasks: Vec<String> = ready["leads"]
+        .as_array()
+        .map(|tasks| tasks.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    tasks.sort();
+    tasks
+}

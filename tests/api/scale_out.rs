@@ -256,21 +256,8 @@ async fn two_instances_on_one_postgres_apply_each_transition_once() {
 /// Every task with one leader per database, sorted as `leads` sorts.
 const SINGLETON_TASKS: [&str; 4] = ["deadline-watcher", "retention", "roll-ups", "sealer"];
 
-/// The singleton tasks `instance` says it leads in its readiness answer, sorted; none while
-/// it does not answer.
 async fn leads(client: &reqwest::Client, instance: &Instance) -> Vec<String> {
-    let Ok(response) = client.get(format!("{}/health/ready", instance.base)).send().await else {
-        return Vec::new();
-    };
-    let Ok(ready) = response.json::<Value>().await else {
-        return Vec::new();
-    };
-    let mut tasks: Vec<String> = ready["leads"]
-        .as_array()
-        .map(|tasks| tasks.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    tasks.sort();
-    tasks
+    helpers::leads_at(client, &instance.base).await
 }
 
 async fn verify_audit(client: &reqwest::Client, instance: &Instance, token: &str) -> Value {

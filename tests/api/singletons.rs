@@ -22,21 +22,7 @@ fn quick_background(s: &mut Settings) {
 }
 
 async fn leads(app: &TestApp) -> Vec<String> {
-    let ready: Value = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    ready["leads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect()
+    crate::helpers::leads_at(&app.client, &app.address).await
 }
 
 #[derive(QueryableByName)]
