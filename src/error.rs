@@ -257,33 +257,15 @@ impl From<Denial> for ApiError {
     }
 }
 
+/// Database errors outside a use case mean what they mean inside one (`AppError`).
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        match error {
-            DbError::Query(e) => e.into(),
-            DbError::Pool(e) => ApiError::Unavailable(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        }
+        AppError::from(error).into()
     }
 }
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match error {
-            Error::NotFound => ApiError::NotFound,
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
-                ApiError::Unavailable(format!("serialization failure: {}", info.message()))
-            }
-            other => {
-                let text = other.to_string();
-                // SQLite under write contention past the busy timeout: retryable, not a bug.
-                if text.contains("database is locked") {
-                    ApiError::Unavailable(text)
-                } else {
-                    ApiError::Internal(text)
-                }
-            }
-        }
+        AppError::from(error).into()
     }
 }

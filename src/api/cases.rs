@@ -456,7 +456,15 @@ pub async fn list(actor: Actor, ctx: Context, query: web::Query<CaseListQuery>) 
 #[get("/cases/{id}")]
 pub async fn get(actor: Actor, ctx: Context, path: web::Path<CasePath>) -> Result<HttpResponse, ApiError> {
     let id = path.id()?;
-    let view = ctx.write(actor, move |c| app::cases::get(c, id)).await?;
+    // Most reads disclose nothing: no transaction, no write lock. One that shows identifying
+    // details records the disclosure, so it is a write.
+    let view = match ctx
+        .read(actor.clone(), move |c| app::cases::get_if_nothing_disclosed(c, id))
+        .await?
+    {
+        Some(view) => view,
+        None => ctx.write(actor, move |c| app::cases::get(c, id)).await?,
+    };
     Ok(ok_with_etag(view.version, view))
 }
 

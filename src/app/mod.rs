@@ -178,6 +178,11 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 AppError::Unavailable(format!("serialization failure: {}", info.message()))
             }
+            // The connection died under the request (a failover, a restart): retryable, and
+            // the pool checks that connection before handing it out again.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                AppError::Unavailable(format!("database connection lost: {}", info.message()))
+            }
             other => {
                 let text = other.to_string();
                 // SQLite under write contention past the busy timeout: retryable, not a bug.

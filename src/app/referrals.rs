@@ -495,8 +495,9 @@ pub fn queue(ctx: &mut Ctx, assigned: Option<Assigned>, limit: i64) -> AppResult
 /// One referral, with its history and the actions the caller may take.
 #[tracing::instrument(skip_all, fields(referral = %id))]
 pub fn get(ctx: &mut Ctx, id: ReferralId) -> AppResult<ReferralView> {
-    let referral = readable_referral(ctx, id)?;
-    render(ctx, &referral)
+    let (referral, case, history) = referral_rows::referral_in_full(ctx.conn, id)?.ok_or(AppError::NotFound)?;
+    access::read_referral(ctx.actor.principal(), referral_facts(&referral))?;
+    render_known(ctx, &referral, &case, &history)
 }
 
 /// A step asked for: the domain's request, the version the person saw, and for a submit
@@ -512,10 +513,9 @@ pub struct TransitionCommand {
 /// writable, then the state machine, then (for submit) the guards.
 #[tracing::instrument(skip_all, fields(referral = %id, action = %command.request.action))]
 pub fn transition(ctx: &mut Ctx, id: ReferralId, command: TransitionCommand) -> AppResult<ReferralView> {
-    let referral = referral_rows::referral(ctx.conn, id)?.ok_or(AppError::NotFound)?;
+    let (referral, case, history) = referral_rows::referral_in_full(ctx.conn, id)?.ok_or(AppError::NotFound)?;
     access::move_referral(ctx.actor.principal(), referral_facts(&referral))?;
     command.seen.check(referral.version)?;
-    let case = case_rows::case(ctx.conn, referral.case_id)?.ok_or(AppError::NotFound)?;
     writable(&case)?;
     let request = command.request;
     let next = rules::decide(referral.state, &request, &parties_of(ctx.actor, &referral))?;
@@ -534,7 +534,7 @@ pub fn transition(ctx: &mut Ctx, id: ReferralId, command: TransitionCommand) -> 
         }
     }
     let effects = rules::effects(&referral, &request, next, ctx.now.0, false);
-    let (after, history) = write_transition(ctx, &referral, &request, effects)?;
+    let (after, history) = write_transition(ctx, &referral, history, &request, effects)?;
     // The answer is rendered from what is in hand: the referral just written, its case and
     // its history (no second read).
     let view = render_known(ctx, &after, &case, &history)?;
@@ -635,7 +635,9 @@ pub(crate) fn withdraw_by_system(ctx: &mut Ctx, referral: &Referral, reason: &st
     let system = Actor::system(&ctx.actor.org);
     let mut as_system = Ctx::new(ctx.conn, &system, ctx.now, ctx.services);
     let effects = rules::effects(referral, &request, next, as_system.now.0, true);
-    let (after, _) = write_transition(&mut as_system, referral, &request, effects)?;
+    // Read before the versioned update, which fails if a step added an entry since.
+    let history = referral_rows::history_of(as_system.conn, referral.id)?;
+    let (after, _) = write_transition(&mut as_system, referral, history, &request, effects)?;
     as_system.audit(
         "referral.withdraw",
         "referral",
@@ -650,6 +652,7 @@ pub(crate) fn withdraw_by_system(ctx: &mut Ctx, referral: &Referral, reason: &st
 fn write_transition(
     ctx: &mut Ctx,
     before: &Referral,
+    mut history: Vec<crate::domain::referral::HistoryEntry>,
     request: &TransitionRequest,
     effects: Effects,
 ) -> AppResult<(Referral, Vec<crate::domain::referral::HistoryEntry>)> {
@@ -672,9 +675,8 @@ fn write_transition(
     if !saved {
         return Err(AppError::StaleVersion);
     }
-    // Read after the versioned update, which holds the referral's row: no other step can add
-    // an entry meanwhile. The history answers the request too.
-    let mut history = referral_rows::history_of(ctx.conn, after.id)?;
+    // Read with the referral: the versioned update succeeded, so no step added an entry
+    // since (`referral_rows::referral_in_full`). The history answers the request too.
     let seq = history.last().map_or(1, |h| h.seq + 1);
     let entry_id = ctx.new_id();
     fn texts(text: &Option<String>) -> Option<&str> {

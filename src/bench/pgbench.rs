@@ -4,12 +4,16 @@
 //! The script is the recorded transaction with its values written in as literals, except
 //! where a literal would make every run after the first fail or measure something else:
 //!
-//! - the referral and its case are each pgbench client's own (looked up once per client,
-//!   before its first transaction, so clients do not queue on one row, like the service's);
+//! - the referral and its case are each pgbench client's own, so clients do not queue on one
+//!   row, like the service's; a client moves on to another referral every [`TURNS_PER_REFERRAL`]
+//!   transactions (looked up before the transaction, outside `BEGIN`), so the history each
+//!   transaction reads stays as short as a real referral's. On one referral for the whole
+//!   run, the history read grew by one entry per transaction, to a thousand and more, and
+//!   made the recorded SQL look slower than the service's;
 //! - the optimistic version check reads and bumps that referral's version;
 //! - new primary keys are `gen_random_uuid()`;
-//! - the history sequence number counts on from the client's referral's last one (read once
-//!   per client, like the referral), as the service takes the next after the history it reads.
+//! - the history sequence number counts on from the referral's last one (read with the
+//!   referral), as the service takes the next after the history it reads.
 //!
 //! The audit entry is an INSERT into `audit_pending` with literal values. Sealing it into the
 //! chain happens later, in batches, outside the transition (`db::audit::seal`); pgbench does
@@ -31,12 +35,33 @@ pub struct Recorded {
     pub case: Uuid,
 }
 
-/// Runs once per pgbench client, before its first transaction: its own referral.
-pub const PREAMBLE: &str = "\\if :first\n\
-SELECT id AS rid, case_id AS cid, version AS r_version FROM referrals ORDER BY id LIMIT 1 OFFSET :client_id \\gset\n\
-SELECT COALESCE(max(seq), 0) AS h_seq FROM referral_history WHERE referral_id = CAST(:rid AS uuid) \\gset\n\
-\\set first 0\n\
-\\endif\n";
+/// Transactions a pgbench client runs on one referral before it takes the next: a handover
+/// has four transitions, and a referral's history about as many entries.
+pub const TURNS_PER_REFERRAL: u32 = 5;
+
+/// Before each transaction, outside it: the client's referral, with its version and last
+/// history number. Client `c` of `n` starts on the referral at `c` in id order and every
+/// [`TURNS_PER_REFERRAL`] transactions moves `n` on (round again when through), so no two
+/// clients share one; each look-up walks `n` index entries at most. `:clients` is set by
+/// [`run`] (`-D clients=N`).
+pub fn preamble() -> String {
+    let turns = TURNS_PER_REFERRAL;
+    let referral = "SELECT r.id AS rid, r.case_id AS cid, r.version AS r_version, \
+         (SELECT COALESCE(max(h.seq), 0) FROM referral_history h WHERE h.referral_id = r.id) AS h_seq \
+         FROM referrals r WHERE r.id = ";
+    format!(
+        "\\if :first\n\
+         {referral}(SELECT id FROM referrals ORDER BY id OFFSET :client_id LIMIT 1) \\gset\n\
+         \\set turn 0\n\
+         \\set first 0\n\
+         \\elif :turn % {turns} = 0\n\
+         {referral}(SELECT id FROM (\
+         (SELECT id FROM referrals WHERE id > CAST(:rid AS uuid) ORDER BY id OFFSET :clients - 1 LIMIT 1) \
+         UNION ALL (SELECT id FROM referrals ORDER BY id OFFSET :client_id LIMIT 1) LIMIT 1) next) \\gset\n\
+         \\endif\n\
+         \\set turn :turn + 1\n"
+    )
+}
 
 /// The statements of the transaction that changed the referral: from the `BEGIN` before its
 /// `UPDATE "referrals"` to the `COMMIT` after it, on that connection.
@@ -71,7 +96,7 @@ fn is_begin(sql: &str) -> bool {
 
 /// The pgbench script for one recorded transition transaction.
 pub fn script(transaction: &[Statement], recorded: Recorded) -> Result<String, String> {
-    let mut out = String::from(PREAMBLE);
+    let mut out = preamble();
     let mut versions_bound = 0;
     for statement in transaction {
         let shape = Shape::of(&statement.sql);
@@ -369,7 +394,7 @@ pub fn run(
 ) -> Result<PgbenchResult, String> {
     let prefix = work_dir.join("pgbench_log");
     let mut command = timed(&prefix, clients, seconds);
-    command.args(["-D", "first=1"]);
+    command.args(["-D", "first=1", "-D", &format!("clients={clients}")]);
     for script in scripts {
         command.arg("-f").arg(script);
     }
@@ -592,7 +617,7 @@ mod tests {
     fn the_script_keeps_each_run_valid() {
         let (recorded, known) = recorded_transition();
         let script = script(&transition_transaction(&recorded).unwrap(), known).unwrap();
-        assert!(script.starts_with(PREAMBLE));
+        assert!(script.starts_with(&preamble()));
         assert!(script.contains(
             "\"version\" = CAST(:r_version AS bigint) + 1 WHERE ((\"referrals\".\"id\" = CAST(:rid AS uuid)) AND (\"referrals\".\"version\" = CAST(:r_version AS bigint)))"
         ), "{script}");

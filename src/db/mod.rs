@@ -194,19 +194,66 @@ impl ConnectionMaker {
     }
 }
 
+/// How long after its last use a pooled connection is handed out again without a `SELECT 1`
+/// (HikariCP's "alive bypass window", also 500 ms): a connection in steady use is known to
+/// be alive, and the check would be one more round trip on every request.
+pub const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
+/// A connection in the pool, with what the pool knows about its health.
+pub struct PoolConnection {
+    conn: AnyConnection,
+    returned_at: std::time::Instant,
+    /// The last work on it failed: it may be dead (a failover, a restart), so it is checked
+    /// at the next checkout however recently it was used.
+    suspect: bool,
+}
+
+impl PoolConnection {
+    /// Marks the connection for a check at its next checkout.
+    pub fn suspect(&mut self) {
+        self.suspect = true;
+    }
+}
+
+impl std::ops::Deref for PoolConnection {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
 impl ManageConnection for ConnectionMaker {
-    type Connection = AnyConnection;
+    type Connection = PoolConnection;
     type Error = DbError;
 
-    fn connect(&self) -> Result<AnyConnection, DbError> {
-        ConnectionMaker::connect(self)
+    fn connect(&self) -> Result<PoolConnection, DbError> {
+        Ok(PoolConnection {
+            conn: ConnectionMaker::connect(self)?,
+            returned_at: std::time::Instant::now(),
+            suspect: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
-        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    /// `SELECT 1` for a connection that was idle longer than [`ALIVE_BYPASS`] or whose last
+    /// work failed: after a database failover or restart, dead connections are replaced
+    /// instead of failing requests.
+    fn is_valid(&self, conn: &mut PoolConnection) -> Result<(), DbError> {
+        if !conn.suspect && conn.returned_at.elapsed() < ALIVE_BYPASS {
+            return Ok(());
+        }
+        conn.conn.batch_execute("SELECT 1").map_err(DbError::from)?;
+        conn.suspect = false;
+        Ok(())
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+    fn has_broken(&self, conn: &mut PoolConnection) -> bool {
+        conn.returned_at = std::time::Instant::now();
         false
     }
 }
@@ -241,8 +288,7 @@ impl Db {
             .max_size(pool_size)
             .min_idle(Some(1.min(pool_size)))
             .connection_timeout(timeout)
-            // A cheap `SELECT 1` per checkout: after a database failover or restart, dead
-            // connections are replaced instead of failing requests.
+            // See `ConnectionMaker::is_valid`: checked when idle or suspect.
             .test_on_check_out(true)
             .build(maker)
             .map_err(DbError::Pool)?;
@@ -266,9 +312,12 @@ impl Db {
         matches!(self.location, DatabaseLocation::Postgres(_))
     }
 
-    /// A pooled connection, for blocking contexts (CLI commands, background workers).
+    /// A pooled connection, for blocking contexts (CLI commands, background workers). How its
+    /// work ends is not seen here, so it is checked at its next checkout.
     pub fn get(&self) -> Result<DbConnection, DbError> {
-        Ok(self.pool.get()?)
+        let mut conn = self.pool.get()?;
+        conn.suspect();
+        Ok(conn)
     }
 
     /// Runs blocking database work on the blocking thread pool.
@@ -281,7 +330,11 @@ impl Db {
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            work(&mut conn)
+            let result = work(&mut conn);
+            if result.is_err() {
+                conn.suspect();
+            }
+            result
         })
         .await
         .map_err(|_| E::from(DbError::Cancelled))?

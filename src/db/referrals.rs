@@ -562,8 +562,44 @@ pub fn histories_of(
     Ok(out)
 }
 
-/// One referral's history, in order: what a transition reads to number its entry and to
-/// answer (one plain lookup by the referral, as `histories_of` is for pages).
+/// A referral with its case and its history in order, in one query: what a transition
+/// decides on and answers with, and what a referral's view shows. The history is as current
+/// as the referral's version: every entry is written with a versioned update of its referral,
+/// so a transition whose update of this version succeeds knows the history it read is whole.
+pub fn referral_in_full(
+    conn: &mut AnyConnection,
+    id: ReferralId,
+) -> Result<Option<(Referral, crate::domain::case::Case, Vec<HistoryEntry>)>, DbError> {
+    use super::cases::CaseRow;
+    use super::schema::cases;
+    let rows: Vec<(ReferralRow, CaseRow, Option<HistoryRow>)> = referrals::table
+        .inner_join(cases::table)
+        .left_join(referral_history::table)
+        .filter(referrals::id.eq(Id(id.0)))
+        .order(referral_history::seq.asc())
+        .select((
+            ReferralRow::as_select(),
+            CaseRow::as_select(),
+            Option::<HistoryRow>::as_select(),
+        ))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((referral, case, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let history = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, _, entry)| entry))
+        .map(HistoryEntry::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((
+        Referral::try_from(referral)?,
+        crate::domain::case::Case::try_from(case)?,
+        history,
+    )))
+}
+
+/// One referral's history, in order.
 pub fn history_of(conn: &mut AnyConnection, id: ReferralId) -> Result<Vec<HistoryEntry>, DbError> {
     referral_history::table
         .filter(referral_history::referral_id.eq(Id(id.0)))

@@ -80,11 +80,37 @@ async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backe
         assert!(stdout.contains("Ratio service ÷ pgbench: "), "{stdout}");
         assert!(stdout.contains("Ratio service ÷ pgbench -N: "), "{stdout}");
         assert_eq!(stdout.matches(" 0 failed)").count(), 2, "{stdout}");
+        // The histories the recorded SQL read stayed as short as real ones: a handover
+        // writes five entries, and pgbench adds `TURNS_PER_REFERRAL` per round through the
+        // referrals. With each client on one referral all run, that referral's history grew
+        // by one per transaction, to hundreds here.
+        let longest = longest_history(&database_url);
+        assert!(
+            longest <= 5 + 3 * i64::from(nrm::bench::pgbench::TURNS_PER_REFERRAL),
+            "a referral has {longest} history entries:\n{stdout}"
+        );
     } else {
         assert!(stdout.contains("(pgbench comparison: PostgreSQL only)"), "{stdout}");
     }
 }
 backend_test!(bench_drives_every_operation_and_the_pgbench_scripts_run);
+
+/// The most history entries any one referral has.
+fn longest_history(database_url: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Longest {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::PgConnection::establish(database_url).unwrap();
+    diesel::sql_query(
+        "SELECT COALESCE(max(n), 0) AS n FROM (SELECT count(*) AS n FROM referral_history GROUP BY referral_id) c",
+    )
+    .get_result::<Longest>(&mut conn)
+    .unwrap()
+    .n
+}
 
 /// The pages scenario signs people in through the sign-in form and loads every page it
 /// times without an error; the p99 line it prints is what docs/performance.md quotes.

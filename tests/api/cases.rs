@@ -508,7 +508,7 @@ async fn idempotency_keys_expire_and_are_purged(backend: Backend) {
         let mut conn = db.get().unwrap();
         nrm::db::schema::idempotency_keys::table
             .count()
-            .get_result::<i64>(&mut *conn)
+            .get_result::<i64>(&mut **conn)
             .unwrap()
     };
     assert_eq!(count(app.db()), 2);

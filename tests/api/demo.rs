@@ -150,7 +150,7 @@ async fn rollups_match_rows_before_and_after_folding_a_seeded_set(backend: Backe
         let unindexed: i64 = cases::table
             .filter(cases::pseudonym_index.is_null())
             .count()
-            .get_result(&mut db.get().unwrap())
+            .get_result(&mut **db.get().unwrap())
             .unwrap();
         assert_eq!(unindexed, 0);
     }
@@ -192,7 +192,7 @@ fn same_response_times_as_window_functions(db: &nrm::db::Db, from: chrono::Naive
     let (start, end) = nrm::app::oversight::day_bounds(from, to);
     let mut conn = db.get().unwrap();
     let selected = nrm::db::stats::step_durations(&mut conn, start, end).unwrap();
-    let nrm::db::AnyConnection::Sqlite(sqlite) = &mut *conn else {
+    let nrm::db::AnyConnection::Sqlite(sqlite) = &mut **conn else {
         panic!("a SQLite connection");
     };
     let mut compared = 0;
@@ -240,7 +240,7 @@ async fn folding_beside_writers_loses_no_change(backend: Backend) {
     let (_guard, _, db) = seeded(backend);
     let ids: Vec<nrm::db::Id> = referrals::table
         .select(referrals::id)
-        .load(&mut db.get().unwrap())
+        .load(&mut **db.get().unwrap())
         .unwrap();
     let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let writers: Vec<_> = (0..4)

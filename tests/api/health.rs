@@ -1,4 +1,6 @@
 use crate::api_test;
+use std::time::Duration;
+
 use crate::helpers::TestApp;
 
 async fn live_and_ready_without_token(app: TestApp) {
@@ -38,3 +40,73 @@ async fn request_id_is_echoed_or_made(app: TestApp) {
     assert!(uuid::Uuid::parse_str(&id).is_ok());
 }
 api_test!(request_id_is_echoed_or_made);
+
+/// The database drops every connection of the service (a restart, a failover): no request
+/// answers 500. A connection the pool used within `ALIVE_BYPASS` may fail one request with
+/// 503 (retry later) and is checked and replaced at its next checkout; one idle for longer is
+/// checked before use and fails none. The singleton tasks, whose leadership lived on those
+/// connections, are led again. PostgreSQL only: SQLite has no server that could drop them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_database_connections_are_replaced() {
+    let Some(app) = crate::helpers::spawn_postgres_app(|s| s.database.pool_size = 4).await else {
+        return;
+    };
+    let a = app.actors();
+    let case = app.create_case(&a.fier_caseworker, &crate::helpers::adult_case()).await;
+    let path = format!("/api/v1/cases/{}", case["id"].as_str().unwrap());
+    let all_tasks = crate::helpers::leads_at(&app.client, &app.address).await;
+    assert_eq!(all_tasks.len(), 4, "{all_tasks:?}");
+
+    // Idle past the window: checked before use, replaced, nothing fails.
+    assert!(drop_connections_of(&app) > 0);
+    tokio::time::sleep(nrm::db::ALIVE_BYPASS + Duration::from_millis(200)).await;
+    for _ in 0..8 {
+        let response = app.get(&path, &a.fier_caseworker).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    // At once, while the pool still trusts them: a dead one fails one request with 503.
+    assert!(drop_connections_of(&app) > 0);
+    let mut failed = 0;
+    for _ in 0..12 {
+        let response = app.get(&path, &a.fier_caseworker).await;
+        if response.status() != 200 {
+            failed += 1;
+            let problem = crate::helpers::expect_problem(response, 503).await;
+            assert_eq!(problem["title"], "Service unavailable");
+        }
+    }
+    assert!(failed <= 4, "{failed} requests failed on 4 pooled connections");
+    for _ in 0..8 {
+        assert_eq!(app.get(&path, &a.fier_caseworker).await.status(), 200);
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while crate::helpers::leads_at(&app.client, &app.address).await != all_tasks {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the singleton tasks were not led again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Terminates every server connection to the app's database; returns how many.
+fn drop_connections_of(app: &TestApp) -> usize {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Dropped {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let database = app.database_url.rsplit('/').next().unwrap().to_string();
+    let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", crate::helpers::pg_base_url())).unwrap();
+    let dropped: Dropped = diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind::<diesel::sql_types::Text, _>(database)
+    .get_result(&mut admin)
+    .unwrap();
+    dropped.n as usize
+}

@@ -162,7 +162,7 @@ async fn name_search_normalises_unicode(backend: Backend) {
                 details::name_index.eq(Some("old-scheme")),
                 details::name_index_scheme.eq(1),
             ))
-            .execute(&mut conn)
+            .execute(&mut **conn)
             .unwrap();
     }
     assert!(search(nfd).await.is_empty(), "the stale index finds nothing");
@@ -501,7 +501,7 @@ async fn retention_command_shows_then_does(backend: Backend) {
         use nrm::db::schema::cases;
         diesel::update(cases::table)
             .set(cases::closed_at.eq(Some(year_ago)))
-            .execute(&mut conn)
+            .execute(&mut **conn)
             .unwrap();
     }
     let run = |dry: bool| {
