@@ -80,6 +80,13 @@ async fn bench_drives_every_operation_and_the_pgbench_scripts_run(backend: Backe
         assert!(stdout.contains("Ratio service ÷ pgbench: "), "{stdout}");
         assert!(stdout.contains("Ratio service ÷ pgbench -N: "), "{stdout}");
         assert_eq!(stdout.matches(" 0 failed)").count(), 2, "{stdout}");
+        // An accept is eight statements: BEGIN, the referral with its case and history, the
+        // versioned update, the history entry, the webhook subscriptions of both parties, the
+        // notice, the audit entry, COMMIT.
+        assert!(
+            stdout.contains("(8 statements from BEGIN to COMMIT in the accept transaction)"),
+            "{stdout}"
+        );
         // The histories the recorded SQL read stayed as short as real ones: a handover
         // writes five entries, and pgbench adds `TURNS_PER_REFERRAL` per round through the
         // referrals. With each client on one referral all run, that referral's history grew
