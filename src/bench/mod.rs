@@ -902,12 +902,17 @@ impl Pick {
     }
 }
 
+/// The benchmark's own connection to the database of the service it drives.
+fn database_at(database_url: &str) -> Result<crate::db::Db, String> {
+    let mut settings = Settings::defaults().map_err(|e| e.to_string())?;
+    settings.database.url = database_url.to_string();
+    crate::startup::open_database(&settings).map_err(|e| e.to_string())
+}
+
 /// Waits until the service has folded the statistics deltas a seed or an import left: the
 /// reports are exact either way, but time what they cost in steady state.
 async fn folded(database_url: &str) -> Result<(), String> {
-    let mut settings = Settings::defaults().map_err(|e| e.to_string())?;
-    settings.database.url = database_url.to_string();
-    let db = crate::startup::open_database(&settings).map_err(|e| e.to_string())?;
+    let db = database_at(database_url)?;
     let started = std::time::Instant::now();
     loop {
         let pending = db
@@ -933,9 +938,7 @@ async fn folded(database_url: &str) -> Result<(), String> {
 /// that, not a database no deployment runs on. `ANALYZE` also invalidates cached plans.
 async fn analyzed(database_url: &str) -> Result<(), String> {
     use diesel::connection::SimpleConnection;
-    let mut settings = Settings::defaults().map_err(|e| e.to_string())?;
-    settings.database.url = database_url.to_string();
-    let db = crate::startup::open_database(&settings).map_err(|e| e.to_string())?;
+    let db = database_at(database_url)?;
     db.run(|conn| conn.batch_execute("ANALYZE").map_err(crate::db::DbError::from))
         .await
         .map_err(|e| e.to_string())
