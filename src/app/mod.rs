@@ -201,6 +201,7 @@ impl From<DbError> for AppError {
         match error {
             DbError::Query(e) => e.into(),
             DbError::Pool(e) => AppError::Unavailable(e.to_string()),
+            DbError::ConnectionLost(cause) => AppError::Unavailable(format!("database connection lost: {cause}")),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -127,6 +127,10 @@ pub enum DbError {
     Migration(String),
     #[error("database task was cancelled")]
     Cancelled,
+    /// The work failed and its connection no longer answers: the database went away under
+    /// it (a failover, a restart), whatever the message said.
+    #[error("database connection lost: {0}")]
+    ConnectionLost(String),
     #[error(transparent)]
     Row(#[from] RowError),
 }
@@ -203,14 +207,16 @@ pub const ALIVE_BYPASS: Duration = Duration::from_millis(500);
 pub struct PoolConnection {
     conn: AnyConnection,
     returned_at: std::time::Instant,
-    /// The last work on it failed: it may be dead (a failover, a restart), so it is checked
-    /// at the next checkout however recently it was used.
+    /// Its work is not seen by the pool (`Db::get`): checked at the next checkout however
+    /// recently it was used.
     suspect: bool,
+    /// Found dead after failed work: the pool drops it.
+    broken: bool,
 }
 
 impl PoolConnection {
     /// Marks the connection for a check at its next checkout.
-    pub fn suspect(&mut self) {
+    fn suspect(&mut self) {
         self.suspect = true;
     }
 }
@@ -237,12 +243,13 @@ impl ManageConnection for ConnectionMaker {
             conn: ConnectionMaker::connect(self)?,
             returned_at: std::time::Instant::now(),
             suspect: false,
+            broken: false,
         })
     }
 
-    /// `SELECT 1` for a connection that was idle longer than [`ALIVE_BYPASS`] or whose last
-    /// work failed: after a database failover or restart, dead connections are replaced
-    /// instead of failing requests.
+    /// `SELECT 1` for a connection that was idle longer than [`ALIVE_BYPASS`] or is suspect:
+    /// after a database failover or restart, dead connections are replaced instead of
+    /// failing requests.
     fn is_valid(&self, conn: &mut PoolConnection) -> Result<(), DbError> {
         if !conn.suspect && conn.returned_at.elapsed() < ALIVE_BYPASS {
             return Ok(());
@@ -254,7 +261,7 @@ impl ManageConnection for ConnectionMaker {
 
     fn has_broken(&self, conn: &mut PoolConnection) -> bool {
         conn.returned_at = std::time::Instant::now();
-        false
+        conn.broken
     }
 }
 
@@ -325,16 +332,22 @@ impl Db {
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + Send + 'static,
+        E: From<DbError> + std::fmt::Display + Send + 'static,
     {
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            let result = work(&mut conn);
-            if result.is_err() {
-                conn.suspect();
+            // A connection the server dropped within the bypass window fails its work with
+            // whatever the server last said ("terminating connection due to administrator
+            // command"); one `SELECT 1` tells that apart from a refusal, and a lost
+            // connection is dropped and answered as unavailable, not as a bug.
+            match work(&mut conn) {
+                Err(error) if conn.conn.batch_execute("SELECT 1").is_err() => {
+                    conn.broken = true;
+                    Err(E::from(DbError::ConnectionLost(error.to_string())))
+                }
+                done => done,
             }
-            result
         })
         .await
         .map_err(|_| E::from(DbError::Cancelled))?
@@ -345,7 +358,7 @@ impl Db {
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + std::fmt::Display + Send + 'static,
     {
         self.run(move |conn| write_transaction(conn, work)).await
     }
@@ -355,7 +368,7 @@ impl Db {
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + std::fmt::Display + Send + 'static,
     {
         self.run(move |conn| report_transaction(conn, work)).await
     }
