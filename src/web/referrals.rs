@@ -390,13 +390,9 @@ fn timeline(tr: &Tr, ctx: &Context, r: &ReferralView) -> Vec<TimelineEntry> {
                     .cloned(),
             );
             TimelineEntry {
-                what: tr.with(
-                    "history-entry",
-                    &[
-                        ("action", &tr.label("action", &h.action)),
-                        ("state", &tr.label("state", &h.to)),
-                    ],
-                ),
+                // The step alone: its past-tense label ("Aangenomen") already says where it
+                // left the referral, and "Aangenomen: Aangenomen" said it twice.
+                what: tr.label("action", &h.action),
                 when: time::date_time(tr.lang, h.at),
                 when_machine: time::machine(h.at),
                 by: if h.actor_sub == "system" {

@@ -352,8 +352,9 @@ async fn the_whole_handover_in_pages(app: TestApp) {
         "Zorg gestart",
         "Afgerond",
     ] {
+        // The step's label alone, not "Ingediend: Ingediend".
         assert!(
-            back.has(&format!("<strong>{step}:")),
+            back.has(&format!("<strong>{step}</strong>")) && !back.has(&format!("<strong>{step}:")),
             "history has {step}: {}",
             back.body
         );

@@ -125,7 +125,6 @@ referral-actions = What you can do now
 referral-facts = The referral
 referral-history = History
 history-none = Nothing has happened yet.
-history-entry = { $action }: { $state }
 history-by-system = the system
 deadline-none = no deadline
 deadline-overdue = Overdue: { $step } by { $time }

@@ -125,7 +125,6 @@ referral-actions = Wat u nu kunt doen
 referral-facts = De verwijzing
 referral-history = Verloop
 history-none = Nog niets gebeurd.
-history-entry = { $action }: { $state }
 history-by-system = het systeem
 deadline-none = geen termijn
 deadline-overdue = Te laat: { $step } uiterlijk { $time }
