@@ -26,6 +26,19 @@ pub struct Statement {
     pub connection: usize,
     pub sql: String,
     pub params: Vec<Param>,
+    pub sent: Sent,
+}
+
+/// How a statement travelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// A simple query (`Q`), as `BEGIN` and `COMMIT` go.
+    Simple,
+    /// An unnamed extended-protocol statement: the server parses and plans it anew at
+    /// every call.
+    Unnamed,
+    /// A named statement, parsed once per connection and bound again at every call.
+    Prepared,
 }
 
 /// What every connection sent, in order of arrival.
@@ -134,6 +147,7 @@ fn record_frontend(mut client: TcpStream, mut server: TcpStream, connection: usi
                 connection,
                 sql: r.cstr()?,
                 params: Vec::new(),
+                sent: Sent::Simple,
             }),
             b'P' => {
                 let name = r.cstr()?;
@@ -172,6 +186,7 @@ fn record_frontend(mut client: TcpStream, mut server: TcpStream, connection: usi
                     connection,
                     sql,
                     params,
+                    sent: if name.is_empty() { Sent::Unnamed } else { Sent::Prepared },
                 });
             }
             b'X' => return Ok(()),

@@ -498,6 +498,7 @@ pub fn parse_log(text: &str) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::capture::Sent;
 
     fn value(oid: u32, bytes: &[u8]) -> Param {
         Param::Value {
@@ -512,6 +513,7 @@ mod tests {
             connection: 3,
             sql: sql.into(),
             params,
+            sent: Sent::Prepared,
         }
     }
 
@@ -596,6 +598,7 @@ mod tests {
                 connection: 1,
                 sql: "SELECT 2".into(),
                 params: vec![],
+                sent: Sent::Simple,
             },
         );
         (recorded, Recorded { referral, case })

@@ -20,7 +20,7 @@ use diesel::prelude::*;
 
 use super::leader::{Leadership, SingletonTask};
 use super::schema::{audit_head, audit_log, audit_pending};
-use super::{AnyConnection, Db, DbError, Id, Instant, insert_all, report_transaction, write_transaction};
+use super::{AnyConnection, Db, DbError, Id, Instant, insert_all, report_transaction, update_where, write_transaction};
 use crate::domain::access::{Actor, ActorKind};
 use crate::domain::audit::{AuditRecord, ChainVerifier, Verification};
 
@@ -93,7 +93,7 @@ impl NewAuditEntry {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct AuditRow {
     pub seq: i64,
     pub at: Instant,
@@ -130,7 +130,7 @@ impl AuditRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_pending)]
+#[diesel(table_name = audit_pending, treat_none_as_default_value = false)]
 struct NewPending<'a> {
     at: Instant,
     actor_sub: &'a str,
@@ -207,9 +207,12 @@ pub fn chain(conn: &mut AnyConnection, rows: &mut [AuditRow]) -> QueryResult<()>
         prev_hash = row.hash.clone();
     }
     insert_all!(conn, audit_log::table, rows);
-    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set((audit_head::last_seq.eq(seq), audit_head::last_hash.eq(&prev_hash)))
-        .execute(conn)?;
+    update_where(
+        audit_head::table,
+        (audit_head::last_seq.eq(seq), audit_head::last_hash.eq(&prev_hash)),
+        audit_head::id.eq(1),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
@@ -233,9 +236,12 @@ pub fn seal(conn: &mut AnyConnection) -> QueryResult<u64> {
 
 fn seal_batch(conn: &mut AnyConnection) -> QueryResult<u64> {
     // The head first: a second sealer waits here, then finds only what this one left.
-    diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
-        .set(audit_head::last_seq.eq(audit_head::last_seq))
-        .execute(conn)?;
+    update_where(
+        audit_head::table,
+        audit_head::last_seq.eq(audit_head::last_seq),
+        audit_head::id.eq(1),
+    )
+    .execute(conn)?;
     // By id, not by range: a row committed later with a smaller id stays for the next batch.
     let ids: Vec<i64> = audit_pending::table
         .select(audit_pending::id)

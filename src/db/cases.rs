@@ -7,10 +7,10 @@ use diesel::prelude::*;
 use super::schema::{
     anonymous_notifications, case_identifying_details, cases, consents, identification_decisions, legal_bases,
 };
-use super::{AnyConnection, Id, Instant};
+use super::{AnyConnection, Id, Instant, update_where};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = cases, treat_none_as_null = true)]
+#[diesel(table_name = cases, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct CaseRow {
     pub id: Id,
     pub organisation: String,
@@ -50,7 +50,7 @@ pub struct CaseRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = case_identifying_details, treat_none_as_null = true)]
+#[diesel(table_name = case_identifying_details, treat_none_as_null = true, treat_none_as_default_value = false)]
 /// Sealed values (see `crate::crypto`); `name_index` is the blind index of the name.
 pub struct IdentifyingRow {
     pub case_id: Id,
@@ -66,7 +66,7 @@ pub struct IdentifyingRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = identification_decisions)]
+#[diesel(table_name = identification_decisions, treat_none_as_default_value = false)]
 pub struct IdentificationDecisionRow {
     pub id: Id,
     pub case_id: Id,
@@ -78,7 +78,7 @@ pub struct IdentificationDecisionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = consents)]
+#[diesel(table_name = consents, treat_none_as_default_value = false)]
 pub struct ConsentRow {
     pub id: Id,
     pub case_id: Id,
@@ -94,7 +94,7 @@ pub struct ConsentRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = legal_bases)]
+#[diesel(table_name = legal_bases, treat_none_as_default_value = false)]
 pub struct LegalBasisRow {
     pub id: Id,
     pub case_id: Id,
@@ -106,7 +106,7 @@ pub struct LegalBasisRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = anonymous_notifications)]
+#[diesel(table_name = anonymous_notifications, treat_none_as_default_value = false)]
 pub struct AnonymousNotificationRow {
     pub id: Id,
     pub case_id: Id,
@@ -140,12 +140,11 @@ pub fn find(conn: &mut AnyConnection, id: Id) -> QueryResult<Option<CaseRow>> {
 
 /// Writes the row if its version is still `expected_version`; false when it was not.
 pub fn update_versioned(conn: &mut AnyConnection, row: &CaseRow, expected_version: i64) -> QueryResult<bool> {
-    let changed = diesel::update(
-        cases::table
-            .filter(cases::id.eq(row.id))
-            .filter(cases::version.eq(expected_version)),
+    let changed = update_where(
+        cases::table,
+        row,
+        cases::id.eq(row.id).and(cases::version.eq(expected_version)),
     )
-    .set(row)
     .execute(conn)?;
     Ok(changed == 1)
 }
@@ -556,9 +555,12 @@ pub fn record_consent(conn: &mut AnyConnection, consent: &Consent) -> QueryResul
 
 /// Sets (or clears) the blind index of a case's pseudonym; written with the pseudonym.
 pub fn set_pseudonym_index(conn: &mut AnyConnection, case_id: CaseId, index: Option<&str>) -> QueryResult<()> {
-    diesel::update(cases::table.find(Id(case_id.0)))
-        .set(cases::pseudonym_index.eq(index))
-        .execute(conn)?;
+    update_where(
+        cases::table,
+        cases::pseudonym_index.eq(index),
+        cases::id.eq(Id(case_id.0)),
+    )
+    .execute(conn)?;
     Ok(())
 }
 

@@ -68,6 +68,64 @@ macro_rules! load_for_claim {
 }
 pub(crate) use load_for_claim;
 
+/// `UPDATE table SET values WHERE filter`, as a statement the database may keep prepared
+/// like every other statement of a request. Diesel prepares no UPDATE of its own, because a
+/// changeset of optional columns can have a text per combination of them; parsing and
+/// planning each one again cost PostgreSQL about as much as running it
+/// (`docs/performance.md`, "Prepared statements"). The cache is keyed by the statement's
+/// text, so a different text costs another entry, never a wrong statement. Use it where the
+/// text is one per call site: a changeset of fixed columns or of a whole row with
+/// `treat_none_as_null`, and a filter without a list (`eq_any` gives a text per length on
+/// SQLite).
+///
+/// INSERTs diesel prepares itself when their text is fixed: every `Insertable` row here says
+/// `treat_none_as_default_value = false`, so an empty optional column is bound as NULL rather
+/// than written as `DEFAULT` (a text per combination). No column with a default is optional
+/// in these rows, so nothing else changes.
+pub fn update_where<T, V, W>(table: T, values: V, filter: W) -> PreparedUpdate<T::FromClause, V::Changeset, W>
+where
+    T: diesel::Table,
+    V: AsChangeset<Target = T>,
+{
+    PreparedUpdate {
+        from: table.from_clause(),
+        values: values.as_changeset(),
+        filter,
+    }
+}
+
+/// See `update_where`.
+pub struct PreparedUpdate<F, V, W> {
+    from: F,
+    values: V,
+    filter: W,
+}
+
+impl<F, V, W, DB> diesel::query_builder::QueryFragment<DB> for PreparedUpdate<F, V, W>
+where
+    DB: diesel::backend::Backend,
+    F: diesel::query_builder::QueryFragment<DB>,
+    V: diesel::query_builder::QueryFragment<DB>,
+    W: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.values.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.filter.walk_ast(out.reborrow())
+    }
+}
+
+impl<F, V, W> diesel::query_builder::QueryId for PreparedUpdate<F, V, W> {
+    // No type id: the cache key is the SQL text and its bind types.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<F, V, W, Conn> RunQueryDsl<Conn> for PreparedUpdate<F, V, W> {}
+
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
     Postgresql(PgConnection),

@@ -9,7 +9,7 @@ use super::{AnyConnection, Instant};
 use crate::domain::organisation::{Organisation, OrganisationKind, Registry};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = organisations)]
+#[diesel(table_name = organisations, treat_none_as_default_value = false)]
 pub struct OrganisationRow {
     pub slug: String,
     pub name: String,
@@ -150,7 +150,7 @@ pub fn find_active(conn: &mut AnyConnection, slug: &str) -> QueryResult<Option<O
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = organisation_capacity)]
+#[diesel(table_name = organisation_capacity, treat_none_as_default_value = false)]
 pub struct CapacityRow {
     pub organisation: String,
     pub service: String,

@@ -13,7 +13,7 @@ use super::{AnyConnection, Id, Instant, insert_all};
 use crate::domain::notification::{DeliveryStatus, NotificationKind};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = notifications)]
+#[diesel(table_name = notifications, treat_none_as_default_value = false)]
 pub struct NotificationRow {
     pub id: Id,
     pub kind: String,
@@ -215,7 +215,7 @@ pub fn requeue(conn: &mut AnyConnection, id: Id, now: Instant) -> QueryResult<bo
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = escalations)]
+#[diesel(table_name = escalations, treat_none_as_default_value = false)]
 pub struct EscalationRow {
     pub referral_id: Id,
     pub step: String,

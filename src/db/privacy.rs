@@ -11,7 +11,7 @@ use super::{AnyConnection, Id, Instant};
 use crate::crypto::Keyring;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = disclosures)]
+#[diesel(table_name = disclosures, treat_none_as_default_value = false)]
 pub struct DisclosureRow {
     pub id: Id,
     pub case_id: Id,

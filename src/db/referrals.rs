@@ -3,10 +3,10 @@
 use diesel::prelude::*;
 
 use super::schema::{idempotency_keys, referral_history, referrals, three_way_conversations};
-use super::{AnyConnection, Id, Instant};
+use super::{AnyConnection, Id, Instant, update_where};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = referrals, treat_none_as_null = true)]
+#[diesel(table_name = referrals, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ReferralRow {
     pub id: Id,
     pub case_id: Id,
@@ -35,7 +35,7 @@ pub struct ReferralRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = referral_history)]
+#[diesel(table_name = referral_history, treat_none_as_default_value = false)]
 pub struct HistoryRow {
     pub id: Id,
     pub referral_id: Id,
@@ -70,12 +70,11 @@ pub fn find(conn: &mut AnyConnection, id: Id) -> QueryResult<Option<ReferralRow>
 /// Writes the row only if nobody changed it since `expected_version` was read.
 /// Under concurrency this is what makes exactly one of N identical transitions win.
 pub fn update_versioned(conn: &mut AnyConnection, row: &ReferralRow, expected_version: i64) -> QueryResult<bool> {
-    let changed = diesel::update(
-        referrals::table
-            .filter(referrals::id.eq(row.id))
-            .filter(referrals::version.eq(expected_version)),
+    let changed = update_where(
+        referrals::table,
+        row,
+        referrals::id.eq(row.id).and(referrals::version.eq(expected_version)),
     )
-    .set(row)
     .execute(conn)?;
     Ok(changed == 1)
 }
@@ -152,7 +151,7 @@ pub fn insert_history(conn: &mut AnyConnection, row: &HistoryRow) -> QueryResult
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = three_way_conversations, treat_none_as_null = true)]
+#[diesel(table_name = three_way_conversations, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ThreeWayRow {
     pub id: Id,
     pub case_id: Id,
@@ -187,12 +186,13 @@ pub fn find_three_way(conn: &mut AnyConnection, id: Id) -> QueryResult<Option<Th
 }
 
 pub fn update_three_way(conn: &mut AnyConnection, row: &ThreeWayRow, expected_version: i64) -> QueryResult<bool> {
-    let changed = diesel::update(
-        three_way_conversations::table
-            .filter(three_way_conversations::id.eq(row.id))
-            .filter(three_way_conversations::version.eq(expected_version)),
+    let changed = update_where(
+        three_way_conversations::table,
+        row,
+        three_way_conversations::id
+            .eq(row.id)
+            .and(three_way_conversations::version.eq(expected_version)),
     )
-    .set(row)
     .execute(conn)?;
     Ok(changed == 1)
 }
@@ -221,7 +221,7 @@ pub fn three_way_for_officer(
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = idempotency_keys)]
+#[diesel(table_name = idempotency_keys, treat_none_as_default_value = false)]
 pub struct IdempotencyRow {
     pub organisation: String,
     pub actor_sub: String,

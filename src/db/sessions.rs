@@ -4,10 +4,10 @@
 use diesel::prelude::*;
 
 use super::schema::web_sessions;
-use super::{AnyConnection, Instant};
+use super::{AnyConnection, Instant, update_where};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = web_sessions)]
+#[diesel(table_name = web_sessions, treat_none_as_default_value = false)]
 pub struct SessionRow {
     pub id_hash: String,
     pub csrf_token: String,
@@ -38,9 +38,12 @@ pub fn find(conn: &mut AnyConnection, id_hash: &str) -> QueryResult<Option<Sessi
 
 /// Marks the session used now.
 pub fn touch(conn: &mut AnyConnection, id_hash: &str, now: Instant) -> QueryResult<()> {
-    diesel::update(web_sessions::table.find(id_hash))
-        .set(web_sessions::last_seen_at.eq(now))
-        .execute(conn)?;
+    update_where(
+        web_sessions::table,
+        web_sessions::last_seen_at.eq(now),
+        web_sessions::id_hash.eq(id_hash),
+    )
+    .execute(conn)?;
     Ok(())
 }
 

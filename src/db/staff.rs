@@ -8,7 +8,7 @@ use super::schema::staff_members;
 use super::{AnyConnection, Instant};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = staff_members)]
+#[diesel(table_name = staff_members, treat_none_as_default_value = false)]
 pub struct StaffRow {
     pub organisation: String,
     pub sub: String,

@@ -12,7 +12,7 @@ use super::{AnyConnection, Id, Instant, insert_all};
 use crate::domain::webhook::{DeliveryState, EventType, SubscriptionStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = webhook_subscriptions, treat_none_as_null = true)]
+#[diesel(table_name = webhook_subscriptions, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct SubscriptionRow {
     pub id: Id,
     pub organisation: String,
@@ -38,7 +38,7 @@ impl SubscriptionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = webhook_deliveries)]
+#[diesel(table_name = webhook_deliveries, treat_none_as_default_value = false)]
 pub struct DeliveryRow {
     pub id: Id,
     pub subscription_id: Id,
