@@ -265,12 +265,11 @@ pub fn consents_for(conn: &mut AnyConnection, case_id: Id) -> QueryResult<Vec<Co
 
 /// Marks a consent withdrawn if it is not yet; false when it already was.
 pub fn withdraw_consent(conn: &mut AnyConnection, id: Id, by: &str, at: Instant) -> QueryResult<bool> {
-    let changed = diesel::update(
-        consents::table
-            .filter(consents::id.eq(id))
-            .filter(consents::withdrawn_at.is_null()),
+    let changed = update_where(
+        consents::table,
+        (consents::withdrawn_at.eq(Some(at)), consents::withdrawn_by.eq(Some(by))),
+        consents::id.eq(id).and(consents::withdrawn_at.is_null()),
     )
-    .set((consents::withdrawn_at.eq(Some(at)), consents::withdrawn_by.eq(Some(by))))
     .execute(conn)?;
     Ok(changed == 1)
 }

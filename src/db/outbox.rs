@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 
 use super::schema::{escalations, notifications};
-use super::{AnyConnection, Id, Instant, insert_all};
+use super::{AnyConnection, Id, Instant, insert_all, update_where};
 use crate::domain::notification::{DeliveryStatus, NotificationKind};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -121,18 +121,17 @@ pub fn claim(
 
 /// Delivered: only the worker holding the lease records it.
 pub fn mark_sent(conn: &mut AnyConnection, id: Id, worker: &str, now: Instant) -> QueryResult<bool> {
-    let changed = diesel::update(
-        notifications::table
-            .filter(notifications::id.eq(id))
-            .filter(notifications::leased_by.eq(worker)),
+    let changed = update_where(
+        notifications::table,
+        (
+            notifications::status.eq(DeliveryStatus::Sent.as_str()),
+            notifications::sent_at.eq(Some(now)),
+            notifications::attempts.eq(notifications::attempts + 1),
+            notifications::lease_until.eq(None::<Instant>),
+            notifications::last_error.eq(None::<String>),
+        ),
+        notifications::id.eq(id).and(notifications::leased_by.eq(worker)),
     )
-    .set((
-        notifications::status.eq(DeliveryStatus::Sent.as_str()),
-        notifications::sent_at.eq(Some(now)),
-        notifications::attempts.eq(notifications::attempts + 1),
-        notifications::lease_until.eq(None::<Instant>),
-        notifications::last_error.eq(None::<String>),
-    ))
     .execute(conn)?;
     Ok(changed == 1)
 }
@@ -151,18 +150,17 @@ pub fn mark_failed(
     } else {
         DeliveryStatus::Pending
     };
-    let changed = diesel::update(
-        notifications::table
-            .filter(notifications::id.eq(id))
-            .filter(notifications::leased_by.eq(worker)),
+    let changed = update_where(
+        notifications::table,
+        (
+            notifications::status.eq(status.as_str()),
+            notifications::attempts.eq(notifications::attempts + 1),
+            notifications::next_attempt_at.eq(next_attempt_at),
+            notifications::lease_until.eq(None::<Instant>),
+            notifications::last_error.eq(Some(error)),
+        ),
+        notifications::id.eq(id).and(notifications::leased_by.eq(worker)),
     )
-    .set((
-        notifications::status.eq(status.as_str()),
-        notifications::attempts.eq(notifications::attempts + 1),
-        notifications::next_attempt_at.eq(next_attempt_at),
-        notifications::lease_until.eq(None::<Instant>),
-        notifications::last_error.eq(Some(error)),
-    ))
     .execute(conn)?;
     Ok(changed == 1)
 }
@@ -202,15 +200,18 @@ pub fn list(
 
 /// Re-queues a message for immediate delivery with a fresh attempt count.
 pub fn requeue(conn: &mut AnyConnection, id: Id, now: Instant) -> QueryResult<bool> {
-    let changed = diesel::update(notifications::table.filter(notifications::id.eq(id)))
-        .set((
+    let changed = update_where(
+        notifications::table,
+        (
             notifications::status.eq(DeliveryStatus::Pending.as_str()),
             notifications::attempts.eq(0),
             notifications::next_attempt_at.eq(now),
             notifications::lease_until.eq(None::<Instant>),
             notifications::leased_by.eq(None::<String>),
-        ))
-        .execute(conn)?;
+        ),
+        notifications::id.eq(id),
+    )
+    .execute(conn)?;
     Ok(changed == 1)
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::schema::staff_members;
-use super::{AnyConnection, Instant};
+use super::{AnyConnection, Instant, update_where};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = staff_members, treat_none_as_default_value = false)]
@@ -20,9 +20,14 @@ pub struct StaffRow {
 
 /// Records a person at sign-in: their current name and roles.
 pub fn upsert(conn: &mut AnyConnection, row: &StaffRow) -> QueryResult<()> {
-    let updated = diesel::update(staff_members::table.find((&row.organisation, &row.sub)))
-        .set(row)
-        .execute(conn)?;
+    let updated = update_where(
+        staff_members::table,
+        row,
+        staff_members::organisation
+            .eq(&row.organisation)
+            .and(staff_members::sub.eq(&row.sub)),
+    )
+    .execute(conn)?;
     if updated == 0 {
         match diesel::insert_into(staff_members::table).values(row).execute(conn) {
             // Signed in twice at once: the other sign-in wrote the same person.

@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 
 use super::schema::{webhook_deliveries, webhook_subscriptions};
-use super::{AnyConnection, Id, Instant, insert_all};
+use super::{AnyConnection, Id, Instant, insert_all, update_where};
 use crate::domain::webhook::{DeliveryState, EventType, SubscriptionStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -64,8 +64,7 @@ pub fn insert_subscription(conn: &mut AnyConnection, row: &SubscriptionRow) -> Q
 }
 
 pub fn save_subscription(conn: &mut AnyConnection, row: &SubscriptionRow) -> QueryResult<()> {
-    diesel::update(webhook_subscriptions::table.find(row.id))
-        .set(row)
+    update_where(webhook_subscriptions::table, row, webhook_subscriptions::id.eq(row.id))
         .execute(conn)
         .map(|_| ())
 }
@@ -73,8 +72,9 @@ pub fn save_subscription(conn: &mut AnyConnection, row: &SubscriptionRow) -> Que
 /// Deletes the deliveries and leaves a tombstone: no endpoint, no events, no secret.
 pub fn delete_subscription(conn: &mut AnyConnection, id: Id, now: Instant) -> QueryResult<()> {
     diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::subscription_id.eq(id))).execute(conn)?;
-    diesel::update(webhook_subscriptions::table.find(id))
-        .set((
+    update_where(
+        webhook_subscriptions::table,
+        (
             webhook_subscriptions::status.eq(SubscriptionStatus::Deleted.as_str()),
             webhook_subscriptions::url.eq(""),
             webhook_subscriptions::event_types.eq(""),
@@ -83,9 +83,11 @@ pub fn delete_subscription(conn: &mut AnyConnection, id: Id, now: Instant) -> Qu
             webhook_subscriptions::previous_secret.eq(None::<String>),
             webhook_subscriptions::previous_secret_until.eq(None::<Instant>),
             webhook_subscriptions::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+        ),
+        webhook_subscriptions::id.eq(id),
+    )
+    .execute(conn)
+    .map(|_| ())
 }
 
 pub fn subscription(conn: &mut AnyConnection, id: Id) -> QueryResult<Option<SubscriptionRow>> {
@@ -230,11 +232,9 @@ pub fn record_attempt(
         After::RetryAt(next) => (DeliveryState::Pending, Some(next), None),
         After::Failed => (DeliveryState::Failed, None, None),
     };
-    let target = webhook_deliveries::table
-        .filter(webhook_deliveries::id.eq(id))
-        .filter(webhook_deliveries::leased_by.eq(worker));
-    let changed = diesel::update(target)
-        .set((
+    let changed = update_where(
+        webhook_deliveries::table,
+        (
             webhook_deliveries::status.eq(status.as_str()),
             webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
             webhook_deliveries::lease_until.eq(None::<Instant>),
@@ -242,12 +242,19 @@ pub fn record_attempt(
             webhook_deliveries::last_latency_ms.eq(Some(attempt.latency_ms)),
             webhook_deliveries::last_error.eq(attempt.error.as_deref()),
             webhook_deliveries::delivered_at.eq(delivered_at),
-        ))
-        .execute(conn)?;
+        ),
+        webhook_deliveries::id
+            .eq(id)
+            .and(webhook_deliveries::leased_by.eq(worker)),
+    )
+    .execute(conn)?;
     if let Some(next) = next {
-        diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq(id)))
-            .set(webhook_deliveries::next_attempt_at.eq(next))
-            .execute(conn)?;
+        update_where(
+            webhook_deliveries::table,
+            webhook_deliveries::next_attempt_at.eq(next),
+            webhook_deliveries::id.eq(id),
+        )
+        .execute(conn)?;
     }
     Ok(changed == 1)
 }
