@@ -72,7 +72,7 @@ pub(crate) use load_for_claim;
 /// like every other statement of a request. Diesel prepares no UPDATE of its own, because a
 /// changeset of optional columns can have a text per combination of them; parsing and
 /// planning each one again cost PostgreSQL about as much as running it
-/// (`docs/performance.md`, "Prepared statements"). The cache is keyed by the statement's
+/// (`docs/performance.md`, "Part 2, fourth run"). The cache is keyed by the statement's
 /// text, so a different text costs another entry, never a wrong statement. Use it where the
 /// text is one per call site: a changeset of fixed columns or of a whole row with
 /// `treat_none_as_null`, and a filter without a list (`eq_any` gives a text per length on
