@@ -136,8 +136,8 @@ async fn referrals_to_show(
         let Some(submitted) = client.submitted_referral(1_000_000 + n).await else {
             continue;
         };
-        referrals.push(submitted["id"].as_str().unwrap_or_default().to_string());
-        cases.push(submitted["case_id"].as_str().unwrap_or_default().to_string());
+        referrals.push(submitted.id.clone());
+        cases.push(submitted.case_id.clone());
         if n % 4 == 0 {
             client.receive(submitted).await;
         }
